@@ -1,0 +1,124 @@
+/**
+ * Every setting of the processor, read once from the environment at start-up and validated. Nothing else in the
+ * processor reads process.env: the parsed Config is passed down.
+ */
+
+export type UserIdLabelMode = 'raw' | 'hash';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Largest accepted export body, compressed or not (after gunzip too). */
+  readonly maxBodyBytes: number;
+  /** Custom properties that become labels on every per-user series, in this order. */
+  readonly propertyLabels: readonly string[];
+  /** Users with live series at once; past it new users fold into the overflow user. */
+  readonly maxUsers: number;
+  /** A user idle this long has their series removed from /metrics. */
+  readonly userTtlSeconds: number;
+  readonly userIdLabel: UserIdLabelMode;
+  readonly userIdHashSalt: string;
+  /** Path of a JSON file with the operator's own prices, or '' for none. */
+  readonly pricesFile: string;
+  /** Monthly price of each plan in USD, exported so PromQL can compute profit per user. */
+  readonly planPricesUsd: Readonly<Record<string, number>>;
+  readonly logLevel: LogLevel;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** The OpenTelemetry Collector's OTLP/HTTP receiver accepts bodies up to 20 MiB by default; so do we. */
+export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
+
+/** Labels the per-user families already use, plus the ones Prometheus gives meaning to. */
+export const RESERVED_LABELS: ReadonlySet<string> = new Set([
+  'user_id', 'provider', 'model', 'operation', 'status', 'type',
+  'job', 'instance', 'le', 'quantile',
+]);
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Parses and validates the environment; throws a ConfigError listing every bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = <T>(name: string, fallback: T, parse: (raw: string) => T): T => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    try {
+      return parse(raw.trim());
+    } catch (error) {
+      problems.push(`${name}=${JSON.stringify(raw)}: ${(error as Error).message}`);
+      return fallback;
+    }
+  };
+
+  const userIdLabel = read<UserIdLabelMode>('USER_ID_LABEL', 'raw', oneOf(['raw', 'hash']));
+  const userIdHashSalt = env.USER_ID_HASH_SALT ?? '';
+  if (userIdLabel === 'hash' && userIdHashSalt.length < 16) {
+    problems.push('USER_ID_HASH_SALT: must be set, at least 16 characters, when USER_ID_LABEL=hash');
+  }
+
+  const config: Config = {
+    host: read('HOST', '127.0.0.1', (raw) => raw),
+    port: read('PORT', 4318, integer(0, 65535)),
+    maxBodyBytes: read('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, integer(1024, 1024 ** 3)),
+    propertyLabels: read('PROPERTY_LABELS', ['plan', 'feature'], parsePropertyLabels),
+    maxUsers: read('MAX_USERS', 10_000, integer(1, 10_000_000)),
+    userTtlSeconds: read('USER_TTL_SECONDS', 3600, integer(1, 365 * 24 * 3600)),
+    userIdLabel,
+    userIdHashSalt,
+    pricesFile: read('PRICES_FILE', '', (raw) => raw),
+    planPricesUsd: read('PLAN_PRICES_USD', {}, parsePlanPrices),
+    logLevel: read<LogLevel>('LOG_LEVEL', 'info', oneOf(['debug', 'info', 'warn', 'error'])),
+  };
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return config;
+}
+
+function integer(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^\d+$/.test(raw)) throw new Error('not a whole number');
+    const value = Number(raw);
+    if (value < min || value > max) throw new Error(`must be between ${min} and ${max}`);
+    return value;
+  };
+}
+
+function oneOf<T extends string>(allowed: readonly T[]) {
+  return (raw: string): T => {
+    if (!(allowed as readonly string[]).includes(raw)) throw new Error(`must be one of ${allowed.join(', ')}`);
+    return raw as T;
+  };
+}
+
+/** `plan,feature` -> ['plan', 'feature']; property names are matched lower-cased, as the instrumentation writes them. */
+export function parsePropertyLabels(raw: string): string[] {
+  const names = raw.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__')) throw new Error(`"${name}" is not a valid Prometheus label name`);
+    if (RESERVED_LABELS.has(name)) throw new Error(`"${name}" clashes with a label the metrics already use`);
+    if (seen.has(name)) throw new Error(`"${name}" is listed twice`);
+    seen.add(name);
+  }
+  return names;
+}
+
+/** `free=0,pro=20,premium=49.5` -> { free: 0, pro: 20, premium: 49.5 } */
+export function parsePlanPrices(raw: string): Record<string, number> {
+  const prices: Record<string, number> = {};
+  for (const entry of raw.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+    const match = /^([^=]+)=(\d+(?:\.\d+)?)$/.exec(entry);
+    if (!match) throw new Error(`"${entry}" is not plan=monthlyPriceUsd`);
+    prices[match[1]!.trim()] = Number(match[2]);
+  }
+  return prices;
+}

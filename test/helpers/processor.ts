@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+export interface RunningProcessor {
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Everything the processor wrote to stdout and stderr so far. */
+  output(): string;
+  /** The text of GET /metrics. */
+  metrics(): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts the real processor (`node src/main.ts`) as a child process on 127.0.0.1 and a free port, and waits for
+ * its "listening on" line. `env` is added to a clean environment (PORT and HOST are set here).
+ */
+export async function startProcessor(env: Record<string, string> = {}): Promise<RunningProcessor> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { log += chunk; });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log += chunk; });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`processor did not start within 15 s:\n${log}`)), 15_000);
+    const onData = () => {
+      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(log);
+      if (match) { clearTimeout(timer); resolve(match[1]!); }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`processor exited with ${code}:\n${log}`)); });
+  });
+  return {
+    url,
+    child,
+    output: () => log,
+    metrics: async () => {
+      const response = await fetch(`${url}/metrics`);
+      if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
+      return response.text();
+    },
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
