@@ -1,0 +1,53 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Ingest } from '../pipeline.ts';
+import type { ProcessorHealth } from '../sinks/metrics/processor-health.ts';
+import type { UsageMetrics } from '../sinks/metrics/usage-metrics.ts';
+import type { Logger } from '../log.ts';
+import { tracesRoute } from './traces-route.ts';
+
+export interface HttpServerDeps {
+  readonly maxBodyBytes: number;
+  readonly ingest: Ingest;
+  readonly usageMetrics: UsageMetrics;
+  readonly health: ProcessorHealth;
+  readonly log: Logger;
+}
+
+/** The processor's HTTP surface: OTLP in, Prometheus exposition out, a readiness probe. */
+export function createHttpApp(deps: HttpServerDeps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.post('/v1/traces', tracesRoute({
+    maxBodyBytes: deps.maxBodyBytes,
+    ingest: deps.ingest,
+    health: deps.health,
+    log: (level, message) => deps.log(level, message),
+  }));
+  app.all('/v1/traces', (_request, response) => {
+    response.status(405).set('Allow', 'POST').type('text/plain').send('use POST for OTLP exports\n');
+  });
+
+  app.get('/metrics', async (_request, response) => {
+    const started = performance.now();
+    const lines: string[] = [];
+    deps.usageMetrics.render(lines);
+    const own = await deps.health.registry.metrics();
+    deps.health.renderSeconds.set((performance.now() - started) / 1000);
+    response.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n${own}`);
+  });
+
+  app.get('/healthz', (_request, response) => {
+    response.type('application/json').send({ status: 'ok' });
+  });
+
+  app.use((request: Request, response: Response) => {
+    response.status(404).type('text/plain').send(`no route for ${request.method} ${request.path}\n`);
+  });
+  app.use((error: Error, _request: Request, response: Response, _next: NextFunction) => {
+    deps.log('error', 'request failed', { error: error.stack ?? String(error) });
+    if (!response.headersSent) response.status(500).type('text/plain').send('internal error\n');
+  });
+  return app;
+}

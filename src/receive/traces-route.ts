@@ -1,0 +1,81 @@
+import type { Request, Response } from 'express';
+import { encodeErrorStatus, encodeExportResponse, type OtlpEncoding } from '../decode/export-response.ts';
+import { decodeJson } from '../decode/json.ts';
+import { decodeProtobuf } from '../decode/protobuf.ts';
+import { DecodeError, type DecodedBatch } from '../decode/span.ts';
+import type { Ingest } from '../pipeline.ts';
+import type { ProcessorHealth } from '../sinks/metrics/processor-health.ts';
+import { HttpError, readRequestBody } from './request-body.ts';
+
+const CONTENT_TYPES: Readonly<Record<string, OtlpEncoding>> = {
+  'application/x-protobuf': 'protobuf',
+  'application/protobuf': 'protobuf',
+  'application/json': 'json',
+};
+
+const MEDIA_TYPE: Readonly<Record<OtlpEncoding, string>> = {
+  protobuf: 'application/x-protobuf',
+  json: 'application/json',
+};
+
+export interface TracesRouteOptions {
+  readonly maxBodyBytes: number;
+  readonly ingest: Ingest;
+  readonly health: ProcessorHealth;
+  readonly log: (level: 'warn' | 'error', message: string) => void;
+}
+
+/** POST /v1/traces as OTLP/HTTP specifies it: binary protobuf or JSON, optionally gzipped. */
+export function tracesRoute(options: TracesRouteOptions) {
+  const { health } = options;
+  return async function handleTraces(request: Request, response: Response): Promise<void> {
+    const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const encoding = CONTENT_TYPES[mediaType];
+    if (encoding === undefined) {
+      request.resume();
+      return answerError(response, 'json', 415,
+        `unsupported Content-Type "${mediaType}": send application/x-protobuf or application/json`);
+    }
+    let batch: DecodedBatch;
+    try {
+      const { body, wireBytes } = await readRequestBody(request, options.maxBodyBytes);
+      health.exportRequestBytes.observe(wireBytes);
+      batch = encoding === 'protobuf' ? decodeProtobuf(body) : decodeJson(body);
+    } catch (error) {
+      if (error instanceof DecodeError) {
+        health.decodeErrors.inc({ encoding });
+        return answerError(response, encoding, 400, `${encoding} body does not decode as ExportTraceServiceRequest: ${error.message}`);
+      }
+      if (error instanceof HttpError) return answerError(response, encoding, error.status, error.message);
+      throw error;
+    }
+
+    health.spansReceived.inc(batch.spans.length + batch.rejected.length);
+    let result;
+    try {
+      result = await options.ingest(batch);
+    } catch (error) {
+      // Nothing of this export was acknowledged: 503 makes OTLP exporters retry it later.
+      options.log('error', `export could not be recorded: ${(error as Error).stack ?? error}`);
+      return answerError(response, encoding, 503, 'the export could not be recorded; retry later');
+    }
+    health.llmCalls.inc(result.llmCalls);
+    health.spansIgnored.inc(result.ignored);
+    if (result.rejected > 0) {
+      health.spansRejected.inc(result.rejected);
+      options.log('warn', result.rejectionMessage);
+    }
+    health.exportRequests.inc({ code: '200' });
+    response.status(200).type(MEDIA_TYPE[encoding]).send(
+      toBody(encodeExportResponse(encoding, result.rejected, result.rejectionMessage)));
+  };
+
+  function answerError(response: Response, encoding: OtlpEncoding, status: number, message: string): void {
+    health.exportRequests.inc({ code: String(status) });
+    response.status(status).type(MEDIA_TYPE[encoding]).send(toBody(encodeErrorStatus(encoding, status, message)));
+  }
+}
+
+function toBody(encoded: Uint8Array | string): Buffer | string {
+  return typeof encoded === 'string' ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+}

@@ -1,0 +1,112 @@
+import {
+  ATTR_ERROR_TYPE,
+} from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_ENDUSER_ID,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_RESPONSE_MODEL,
+  ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+  ATTR_GEN_AI_SYSTEM,
+  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_COMPLETION_TOKENS,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_PROMPT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_USER_ID,
+} from '@opentelemetry/semantic-conventions/incubating';
+import { StatusCode, type DecodedSpan } from '../decode/span.ts';
+import { firstString, firstTokenCount, MalformedSpanError, propertiesOf } from './attributes.ts';
+import type { TokenBuckets, UsageRecord } from './usage-record.ts';
+
+/** The Anthropic SDK writes the cache-creation count under this name instead of the conventions' `cache_creation`. */
+export const ATTR_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.usage.cache_write.input_tokens';
+
+const PROVIDER_KEYS = [ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM];
+const INPUT_KEYS = [ATTR_GEN_AI_USAGE_INPUT_TOKENS, ATTR_GEN_AI_USAGE_PROMPT_TOKENS];
+const OUTPUT_KEYS = [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, ATTR_GEN_AI_USAGE_COMPLETION_TOKENS];
+const CACHE_WRITE_KEYS = [ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, ATTR_CACHE_WRITE_INPUT_TOKENS];
+
+export const DEFAULT_USER_KEYS: readonly string[] = [ATTR_USER_ID, ATTR_ENDUSER_ID];
+
+export interface GenAiOptions {
+  /** Attribute keys read as the end user, first present wins. */
+  readonly userKeys: readonly string[];
+}
+
+/** A span is an LLM call under the GenAI conventions when it names an operation or a model. */
+export function isGenAiSpan(span: DecodedSpan): boolean {
+  const attributes = span.attributes;
+  return attributes[ATTR_GEN_AI_OPERATION_NAME] !== undefined
+    || attributes[ATTR_GEN_AI_REQUEST_MODEL] !== undefined
+    || attributes[ATTR_GEN_AI_RESPONSE_MODEL] !== undefined;
+}
+
+/**
+ * Turns a span written to the OpenTelemetry GenAI conventions into a usage record. The conventions count cache
+ * tokens inside `input_tokens` and reasoning tokens inside `output_tokens`; the split into disjoint buckets happens
+ * here, once.
+ */
+export function genAiUsage(span: DecodedSpan, options: GenAiOptions): UsageRecord {
+  const attributes = span.attributes;
+  const inputTotal = firstTokenCount(attributes, INPUT_KEYS);
+  const outputTotal = firstTokenCount(attributes, OUTPUT_KEYS);
+  const tokens = splitConventionTokens({
+    inputTotal: inputTotal ?? 0,
+    outputTotal: outputTotal ?? 0,
+    cacheRead: firstTokenCount(attributes, [ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]) ?? 0,
+    cacheWrite: firstTokenCount(attributes, CACHE_WRITE_KEYS) ?? 0,
+    reasoning: firstTokenCount(attributes, [ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS]) ?? 0,
+  });
+  const ttft = attributes[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK];
+  return {
+    traceId: span.traceId,
+    spanId: span.spanId,
+    parentSpanId: span.parentSpanId,
+    source: 'genai',
+    userId: firstString(attributes, options.userKeys),
+    properties: propertiesOf(attributes),
+    provider: (firstString(attributes, PROVIDER_KEYS) ?? '').toLowerCase(),
+    model: firstString(attributes, [ATTR_GEN_AI_RESPONSE_MODEL, ATTR_GEN_AI_REQUEST_MODEL]) ?? '',
+    operation: firstString(attributes, [ATTR_GEN_AI_OPERATION_NAME]) ?? '',
+    tokens,
+    hasUsage: inputTotal !== undefined || outputTotal !== undefined,
+    durationSeconds: Math.max(0, span.endTimeMs - span.startTimeMs) / 1000,
+    timeToFirstTokenSeconds: typeof ttft === 'number' && ttft >= 0 ? ttft : undefined,
+    isError: span.statusCode === StatusCode.ERROR || attributes[ATTR_ERROR_TYPE] !== undefined,
+    endTimeMs: span.endTimeMs,
+  };
+}
+
+export interface ConventionTokens {
+  /** Input tokens including cache reads and cache writes. */
+  readonly inputTotal: number;
+  /** Output tokens including reasoning. */
+  readonly outputTotal: number;
+  readonly cacheRead: number;
+  readonly cacheWrite: number;
+  readonly reasoning: number;
+}
+
+/** From totals that include their parts to disjoint buckets. Parts larger than their total mean a broken span. */
+export function splitConventionTokens(counts: ConventionTokens): TokenBuckets {
+  const uncachedInput = counts.inputTotal - counts.cacheRead - counts.cacheWrite;
+  if (uncachedInput < 0) {
+    throw new MalformedSpanError(
+      `cache tokens (${counts.cacheRead} read + ${counts.cacheWrite} write) exceed input_tokens (${counts.inputTotal})`);
+  }
+  if (counts.reasoning > counts.outputTotal) {
+    throw new MalformedSpanError(
+      `reasoning tokens (${counts.reasoning}) exceed output_tokens (${counts.outputTotal})`);
+  }
+  return {
+    input: uncachedInput,
+    output: counts.outputTotal,
+    cacheRead: counts.cacheRead,
+    cacheWrite: counts.cacheWrite,
+    reasoning: counts.reasoning,
+  };
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
+import { NO_USER_ID, OVERFLOW_USER_ID, UsageMetrics, type UsageMetricsOptions } from '../../src/sinks/metrics/usage-metrics.ts';
+
+const OPTIONS: UsageMetricsOptions = {
+  propertyLabels: ['plan', 'feature'],
+  maxUsers: 100,
+  userTtlSeconds: 3600,
+  userLabel: { mode: 'raw', salt: '' },
+  planPricesUsd: { pro: 20 },
+};
+
+function usage(overrides: Partial<PricedUsage> = {}): PricedUsage {
+  return {
+    traceId: 't', spanId: 's', parentSpanId: '', source: 'genai',
+    userId: 'user-1', properties: { plan: 'pro' },
+    provider: 'openai', model: 'gpt-4o-mini', operation: 'chat',
+    tokens: { input: 800, output: 500, cacheRead: 200, cacheWrite: 0, reasoning: 0 },
+    hasUsage: true, durationSeconds: 1.5, timeToFirstTokenSeconds: undefined, isError: false,
+    endTimeMs: Date.UTC(2026, 10, 1, 12), costNanoUsd: 450_000, priced: true,
+    ...overrides,
+  };
+}
+
+function render(metrics: UsageMetrics): string {
+  const lines: string[] = [];
+  metrics.render(lines);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The value of the one line whose name and label set are exactly these. */
+function value(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('per-user metrics', () => {
+  it('exposes requests, cost, tokens, latency and first/last seen with the property labels', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    metrics.record(usage());
+    metrics.record(usage({ isError: true, costNanoUsd: 1, endTimeMs: Date.UTC(2026, 10, 1, 13), durationSeconds: 0.5 }));
+    const text = render(metrics);
+    const user = 'user_id="user-1",provider="openai",model="gpt-4o-mini"';
+    const props = 'plan="pro",feature=""';
+    assert.equal(value(text, 'llm_requests_total', `${user},operation="chat",status="ok",${props}`), 1);
+    assert.equal(value(text, 'llm_requests_total', `${user},operation="chat",status="error",${props}`), 1);
+    assert.equal(value(text, 'llm_cost_usd_total', `${user},${props}`), 0.000450001);
+    assert.equal(value(text, 'llm_tokens_total', `${user},type="input",${props}`), 1600);
+    assert.equal(value(text, 'llm_tokens_total', `${user},type="cache_read",${props}`), 400);
+    assert.equal(value(text, 'llm_tokens_total', `${user},type="cache_write",${props}`), 0);
+    assert.equal(value(text, 'llm_user_request_duration_seconds_sum', `${user},${props}`), 2);
+    assert.equal(value(text, 'llm_user_request_duration_seconds_count', `${user},${props}`), 2);
+    assert.equal(value(text, 'llm_user_first_seen_timestamp_seconds', `user_id="user-1",${props}`), Date.UTC(2026, 10, 1, 12) / 1000);
+    assert.equal(value(text, 'llm_user_last_seen_timestamp_seconds', `user_id="user-1",${props}`), Date.UTC(2026, 10, 1, 13) / 1000);
+    assert.equal(value(text, 'llm_request_duration_seconds_bucket', `provider="openai",model="gpt-4o-mini",operation="chat",${props},le="0.5"`), 1);
+    assert.equal(value(text, 'llm_request_duration_seconds_bucket', `provider="openai",model="gpt-4o-mini",operation="chat",${props},le="+Inf"`), 2);
+    assert.equal(value(text, 'llm_plan_monthly_price_usd', 'plan="pro"'), 20);
+  });
+
+  it('keeps money exact: 100,000 calls of 0.00045 USD sum to exactly 45 USD, not a drifted float', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    for (let call = 0; call < 100_000; call++) metrics.record(usage(), 0);
+    const text = render(metrics);
+    assert.equal(value(text, 'llm_cost_usd_total', 'user_id="user-1",provider="openai",model="gpt-4o-mini",plan="pro",feature=""'), 45);
+  });
+
+  it('counts calls without a user under the documented value', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    metrics.record(usage({ userId: undefined }));
+    assert.match(render(metrics), new RegExp(`llm_requests_total\\{user_id="${NO_USER_ID}"`));
+  });
+
+  it('escapes label values', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    metrics.record(usage({ userId: 'a"b\\c\nd' }));
+    assert.match(render(metrics), /user_id="a\\"b\\\\c\\nd"/);
+  });
+
+  it('folds users past MAX_USERS into the overflow user and counts them', () => {
+    const metrics = new UsageMetrics({ ...OPTIONS, maxUsers: 3 });
+    for (let user = 0; user < 10; user++) metrics.record(usage({ userId: `user-${user}` }));
+    const text = render(metrics);
+    assert.equal(metrics.activeUsers, 4, 'three users and the overflow user');
+    assert.equal(value(text, 'llm_user_overflow_requests_total', '') ?? Number(/llm_user_overflow_requests_total (\d+)/.exec(text)?.[1]), 7);
+    assert.equal(value(text, 'llm_requests_total',
+      `user_id="${OVERFLOW_USER_ID}",provider="openai",model="gpt-4o-mini",operation="chat",status="ok",plan="pro",feature=""`), 7);
+  });
+
+  it('removes idle users after the TTL, freeing room under MAX_USERS', () => {
+    const metrics = new UsageMetrics({ ...OPTIONS, maxUsers: 2, userTtlSeconds: 60 });
+    metrics.record(usage({ userId: 'old' }), 0);
+    metrics.record(usage({ userId: 'recent' }), 50_000);
+    assert.equal(metrics.evictIdleUsers(70_000), 1);
+    metrics.record(usage({ userId: 'new' }), 70_000);
+    const text = render(metrics);
+    assert.doesNotMatch(text, /user_id="old"/);
+    assert.match(text, /user_id="new"/);
+    assert.doesNotMatch(text, /user_id="__overflow__",/);
+  });
+
+  it('stays bounded under a flood of unique user ids', () => {
+    const metrics = new UsageMetrics({ ...OPTIONS, maxUsers: 1000 });
+    for (let user = 0; user < 50_000; user++) metrics.record(usage({ userId: `flood-${user}` }));
+    assert.equal(metrics.activeUsers, 1001);
+  });
+
+  it('labels users by a salted hash when asked, never the raw id', () => {
+    const metrics = new UsageMetrics({ ...OPTIONS, userLabel: { mode: 'hash', salt: 'pepper-pepper-pepper' } });
+    metrics.record(usage({ userId: 'alice@example.com' }));
+    const text = render(metrics);
+    assert.doesNotMatch(text, /alice/);
+    assert.match(text, /user_id="[0-9a-f]{24}"/);
+  });
+
+  it('counts unpriced models per provider and model', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    metrics.record(usage({ model: 'my-finetune', priced: false, costNanoUsd: 0 }));
+    assert.equal(value(render(metrics), 'llm_unpriced_requests_total', 'provider="openai",model="my-finetune"'), 1);
+  });
+
+  it('observes time to first token only for calls that have it', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    metrics.record(usage());
+    metrics.record(usage({ timeToFirstTokenSeconds: 0.2 }));
+    assert.equal(value(render(metrics), 'llm_time_to_first_token_seconds_count', 'provider="openai",model="gpt-4o-mini",plan="pro",feature=""'), 1);
+  });
+});
