@@ -68,7 +68,10 @@ export function loadConfig(env: Env = process.env): Config {
     host: read('HOST', '127.0.0.1', (raw) => raw),
     port: read('PORT', 4318, integer(0, 65535)),
     maxBodyBytes: read('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, integer(1024, 1024 ** 3)),
-    propertyLabels: read('PROPERTY_LABELS', ['plan', 'feature'], parsePropertyLabels),
+    // Set but empty means no property labels at all, unlike the other settings where empty means the default.
+    propertyLabels: env.PROPERTY_LABELS !== undefined && env.PROPERTY_LABELS.trim() === ''
+      ? []
+      : read('PROPERTY_LABELS', ['plan', 'feature'], parsePropertyLabels),
     maxUsers: read('MAX_USERS', 10_000, integer(1, 10_000_000)),
     userTtlSeconds: read('USER_TTL_SECONDS', 3600, integer(1, 365 * 24 * 3600)),
     userIdLabel,

@@ -50,3 +50,9 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ PLAN_PRICES_USD: 'pro:20' }), /PLAN_PRICES_USD.*not plan=monthlyPriceUsd/);
   });
 });
+
+describe('PROPERTY_LABELS set but empty', () => {
+  it('means no property labels', () => {
+    assert.deepEqual(loadConfig({ PROPERTY_LABELS: '' }).propertyLabels, []);
+  });
+});
