@@ -1,0 +1,135 @@
+/**
+ * One LLM call as one CLIENT span: started when the app calls the SDK, ended exactly once when the response (or the
+ * stream's last event, or the error) arrives. Every piece of our own logic runs behind `safely`: a fault in it is
+ * logged once through the OTel diag logger and the app's call goes on untouched.
+ */
+import { context, diag, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import type { CallTags } from './request-tags.ts';
+import { usageAttributes, type TokenUsage } from './usage.ts';
+
+export const INSTRUMENTED_ATTRIBUTE = 'llm_user_metrics.instrumented';
+export const PROPERTY_ATTRIBUTE_PREFIX = 'llm_user_metrics.property.';
+export const USAGE_INJECTED_ATTRIBUTE = 'llm_user_metrics.stream.usage_requested';
+export const STREAM_INCOMPLETE_ATTRIBUTE = 'llm_user_metrics.stream.incomplete';
+export const TIME_TO_FIRST_CHUNK_ATTRIBUTE = 'gen_ai.response.time_to_first_chunk';
+
+const log = diag.createComponentLogger({ namespace: 'llm-user-metrics' });
+const reported = new Set<string>();
+
+/** Runs our own logic; on a fault, logs it once per message and returns `fallback`. */
+export function safely<T>(what: string, fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch (error) {
+    const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+    if (!reported.has(message)) {
+      reported.add(message);
+      log.error(`instrumentation fault, call left untouched (${message})`);
+    }
+    return fallback;
+  }
+}
+
+export interface CallStart {
+  readonly operation: 'chat' | 'text_completion' | 'embeddings';
+  readonly provider: 'openai' | 'anthropic';
+  readonly requestModel?: string | undefined;
+  readonly serverAddress?: string | undefined;
+  readonly serverPort?: number | undefined;
+  readonly stream: boolean;
+  readonly tags: CallTags;
+  readonly requestAttributes?: Attributes;
+}
+
+/** What a finished response (or an accumulated stream) says. */
+export interface ResponseFields {
+  readonly model?: string | undefined;
+  readonly id?: string | undefined;
+  readonly finishReasons?: readonly string[] | undefined;
+  readonly usage?: TokenUsage | undefined;
+}
+
+export function startAttributes(start: CallStart): Attributes {
+  const attributes: Attributes = {
+    'gen_ai.operation.name': start.operation,
+    'gen_ai.provider.name': start.provider,
+    [INSTRUMENTED_ATTRIBUTE]: true,
+    ...start.requestAttributes,
+  };
+  if (start.requestModel) attributes['gen_ai.request.model'] = start.requestModel;
+  if (start.serverAddress) attributes['server.address'] = start.serverAddress;
+  if (start.serverPort) attributes['server.port'] = start.serverPort;
+  if (start.tags.userId !== undefined) attributes['user.id'] = start.tags.userId;
+  for (const [name, value] of Object.entries(start.tags.properties)) attributes[PROPERTY_ATTRIBUTE_PREFIX + name] = value;
+  return attributes;
+}
+
+export function responseAttributes(fields: ResponseFields): Attributes {
+  const attributes: Attributes = fields.usage ? usageAttributes(fields.usage) : {};
+  if (fields.model) attributes['gen_ai.response.model'] = fields.model;
+  if (fields.id) attributes['gen_ai.response.id'] = fields.id;
+  if (fields.finishReasons && fields.finishReasons.length > 0) attributes['gen_ai.response.finish_reasons'] = [...fields.finishReasons];
+  return attributes;
+}
+
+/** A low-cardinality name for a failure: the SDK's error class (RateLimitError), else the HTTP status. */
+export function errorType(error: unknown): string {
+  if (error instanceof Error) {
+    const name = error.constructor?.name;
+    if (name && name !== 'Error') return name;
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number') return String(status);
+    return error.name && error.name !== 'Error' ? error.name : '_OTHER';
+  }
+  return '_OTHER';
+}
+
+export class LlmCall {
+  readonly span: Span;
+  readonly #startedAt: number;
+  #firstChunkAt: number | undefined;
+  #ended = false;
+
+  constructor(tracer: Tracer, start: CallStart) {
+    const name = start.requestModel ? `${start.operation} ${start.requestModel}` : start.operation;
+    this.span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: startAttributes(start) });
+    this.#startedAt = performance.now();
+  }
+
+  /** The context in which the SDK's own work runs, so spans it makes (Anthropic's, HTTP) are children of ours. */
+  context() {
+    return trace.setSpan(context.active(), this.span);
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  firstChunk(): void {
+    if (this.#firstChunkAt !== undefined || this.#ended) return;
+    this.#firstChunkAt = performance.now();
+    this.span.setAttribute(TIME_TO_FIRST_CHUNK_ATTRIBUTE, (this.#firstChunkAt - this.#startedAt) / 1000);
+  }
+
+  succeed(fields: ResponseFields, extra?: Attributes): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.span.setAttributes({ ...responseAttributes(fields), ...extra });
+    this.span.end();
+  }
+
+  fail(error: unknown, fields?: ResponseFields): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const type = errorType(error);
+    const status = (error as { status?: unknown } | null)?.status;
+    this.span.setAttributes({
+      ...(fields ? responseAttributes(fields) : {}),
+      'error.type': type,
+      ...(typeof status === 'number' ? { 'http.response.status_code': status } : {}),
+    });
+    // The class name only: provider error messages may quote the request.
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message: type });
+    this.span.end();
+  }
+}

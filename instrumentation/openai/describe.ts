@@ -1,0 +1,127 @@
+/**
+ * What an openai call (4.x to 7.x) says before and after it is made: operation, request attributes, the body to
+ * send, and how to read its response and its stream events.
+ */
+import type { ResponseFields } from '../llm-call.ts';
+import { pickRequestAttributes, serverOf, type CallInput, type PreparedCall } from '../patch.ts';
+import type { EventVerdict, StreamAccumulator } from '../stainless.ts';
+import { openaiChatUsage, openaiResponsesUsage, type TokenUsage } from '../usage.ts';
+
+export type OpenAIEndpoint = 'chat' | 'responses' | 'embeddings' | 'completions';
+
+type Json = Record<string, unknown>;
+const asJson = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {});
+const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+const REQUEST_ATTRIBUTES: Record<OpenAIEndpoint, Record<string, string>> = {
+  chat: { max_completion_tokens: 'gen_ai.request.max_tokens', max_tokens: 'gen_ai.request.max_tokens', temperature: 'gen_ai.request.temperature', top_p: 'gen_ai.request.top_p' },
+  responses: { max_output_tokens: 'gen_ai.request.max_tokens', temperature: 'gen_ai.request.temperature', top_p: 'gen_ai.request.top_p' },
+  completions: { max_tokens: 'gen_ai.request.max_tokens', temperature: 'gen_ai.request.temperature', top_p: 'gen_ai.request.top_p' },
+  embeddings: {},
+};
+
+const OPERATION = { chat: 'chat', responses: 'chat', embeddings: 'embeddings', completions: 'text_completion' } as const;
+
+function finishReasons(choices: unknown): string[] {
+  if (!Array.isArray(choices)) return [];
+  return choices.map((c) => str(asJson(c).finish_reason)).filter((r): r is string => r !== undefined);
+}
+
+export function chatResponse(data: unknown): ResponseFields {
+  const d = asJson(data);
+  return { model: str(d.model), id: str(d.id), finishReasons: finishReasons(d.choices), usage: openaiChatUsage(d.usage) };
+}
+
+export function embeddingsResponse(data: unknown): ResponseFields {
+  const d = asJson(data);
+  return { model: str(d.model), usage: openaiChatUsage(d.usage) };
+}
+
+export function responsesResponse(data: unknown): ResponseFields {
+  const d = asJson(data);
+  const reason = str(asJson(d.incomplete_details).reason) ?? str(d.status);
+  return { model: str(d.model), id: str(d.id), finishReasons: reason ? [reason] : [], usage: openaiResponsesUsage(d.usage) };
+}
+
+/**
+ * Chat and legacy completion chunks. When we asked for usage on the app's behalf, the provider adds `usage: null`
+ * to every chunk and one last chunk with no choices: both are put back as the app would have seen them.
+ */
+export function chunkAccumulator(usageInjected: boolean, usageExpected: boolean): StreamAccumulator {
+  let model: string | undefined;
+  let id: string | undefined;
+  let usage: TokenUsage | undefined;
+  const reasons: string[] = [];
+  return {
+    onEvent(event: unknown): EventVerdict {
+      const chunk = asJson(event);
+      model ??= str(chunk.model);
+      id ??= str(chunk.id);
+      for (const reason of finishReasons(chunk.choices)) reasons.push(reason);
+      if (chunk.usage && typeof chunk.usage === 'object') usage = openaiChatUsage(chunk.usage);
+      if (!usageInjected) return 'keep';
+      if (Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage) return 'hide';
+      if ('usage' in chunk && chunk.usage === null) {
+        delete chunk.usage;
+        return 'changed';
+      }
+      return 'keep';
+    },
+    result() {
+      const complete = usageExpected ? usage !== undefined : reasons.length > 0;
+      return { model, id, finishReasons: reasons, usage, complete };
+    },
+  };
+}
+
+const TERMINAL_RESPONSE_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+
+export function responsesAccumulator(): StreamAccumulator {
+  let fields: ResponseFields = {};
+  let complete = false;
+  return {
+    onEvent(event: unknown): EventVerdict {
+      const e = asJson(event);
+      const type = str(e.type);
+      if (type === 'response.created' && !complete) fields = { ...fields, ...responsesResponse(e.response), finishReasons: [] };
+      else if (type && TERMINAL_RESPONSE_EVENTS.has(type)) {
+        fields = responsesResponse(e.response);
+        complete = true;
+      }
+      return 'keep';
+    },
+    result: () => ({ ...fields, complete }),
+  };
+}
+
+export interface OpenAIOptions {
+  readonly injectStreamUsage: boolean;
+}
+
+export function describeOpenAI(endpoint: OpenAIEndpoint, input: CallInput, options: OpenAIOptions): PreparedCall | undefined {
+  const body = input.body;
+  if (typeof body !== 'object' || body === null) return undefined;
+  const b = body as Json;
+  const stream = b.stream === true;
+  const canAskUsage = stream && (endpoint === 'chat' || endpoint === 'completions');
+  const appAskedUsage = asJson(b.stream_options).include_usage === true;
+  const inject = canAskUsage && !appAskedUsage && options.injectStreamUsage;
+  // A new body object: the SDK (7) decides streaming from the serialized body, and the app's object stays as it was.
+  const sent = inject ? { ...b, stream_options: { ...asJson(b.stream_options), include_usage: true } } : body;
+  const start = {
+    operation: OPERATION[endpoint],
+    provider: 'openai' as const,
+    requestModel: str(b.model),
+    ...serverOf(input.client),
+    stream,
+    requestAttributes: {
+      ...pickRequestAttributes(body, REQUEST_ATTRIBUTES[endpoint]),
+      ...(inject ? { 'llm_user_metrics.stream.usage_requested': true } : {}),
+    },
+  };
+  const fromResponse = endpoint === 'responses' ? responsesResponse : endpoint === 'embeddings' ? embeddingsResponse : chatResponse;
+  const newAccumulator = endpoint === 'responses'
+    ? responsesAccumulator
+    : () => chunkAccumulator(inject, inject || appAskedUsage);
+  return { start, body: sent, fromResponse, newAccumulator };
+}

@@ -1,0 +1,237 @@
+/**
+ * Observing the objects the Stainless-generated SDKs (openai 4-7, @anthropic-ai/sdk) return, without changing what
+ * the app sees: the `APIPromise` (its `withResponse()`, `asResponse()` and `_thenUnwrap` stay), and the `Stream`
+ * (every event unchanged, `tee()`, `controller.abort()`, `toReadableStream()`, early `break`).
+ */
+import type { LlmCall, ResponseFields } from './llm-call.ts';
+import { safely, STREAM_INCOMPLETE_ATTRIBUTE } from './llm-call.ts';
+
+/** Accumulates what a stream's events say; returns true for an event the app must not see. */
+export interface StreamAccumulator {
+  /**
+   * Looks at one event. 'hide': the app must not see it (the usage chunk we asked for); 'changed': we put it back
+   * as the app would have seen it without our request (so a raw SSE body must be re-serialized); 'keep': untouched.
+   */
+  onEvent(event: unknown): EventVerdict;
+  /** The fields so far; `complete` is false until the stream's final event arrived. */
+  result(): ResponseFields & { readonly complete: boolean };
+}
+
+export type EventVerdict = 'keep' | 'hide' | 'changed';
+
+export interface CallObserver {
+  readonly call: LlmCall;
+  fromResponse(data: unknown): ResponseFields;
+  newAccumulator(): StreamAccumulator;
+}
+
+interface StainlessStream {
+  iterator: (...args: unknown[]) => AsyncIterator<unknown>;
+  tee: unknown;
+}
+
+function isStainlessStream(value: unknown): value is StainlessStream {
+  const v = value as Partial<StainlessStream> | null;
+  return typeof v === 'object' && v !== null && typeof v.iterator === 'function' && typeof v.tee === 'function';
+}
+
+function endStream(observer: CallObserver, accumulator: StreamAccumulator): void {
+  safely('stream end', () => {
+    const { complete, ...fields } = accumulator.result();
+    observer.call.succeed(fields, complete ? undefined : { [STREAM_INCOMPLETE_ATTRIBUTE]: true });
+  }, undefined);
+}
+
+/** Passes each step of the app's iteration through, noting events and ending the span once. */
+function observeIterator(inner: AsyncIterator<unknown>, observer: CallObserver, accumulator: StreamAccumulator): AsyncIterator<unknown> {
+  const { call } = observer;
+  const observed: AsyncIterator<unknown> & AsyncIterable<unknown> = {
+    async next(...args: [] | [unknown]) {
+      for (;;) {
+        let step: IteratorResult<unknown>;
+        try {
+          step = await inner.next(...args);
+        } catch (error) {
+          safely('stream error', () => call.fail(error, accumulator.result()), undefined);
+          throw error;
+        }
+        if (step.done) {
+          endStream(observer, accumulator);
+          return step;
+        }
+        const verdict = safely('stream event', () => {
+          call.firstChunk();
+          return accumulator.onEvent(step.value);
+        }, 'keep');
+        if (verdict !== 'hide') return step;
+      }
+    },
+    async return(value?: unknown) {
+      endStream(observer, accumulator);
+      return inner.return ? inner.return(value) : { done: true, value };
+    },
+    async throw(error?: unknown) {
+      safely('stream throw', () => call.fail(error, accumulator.result()), undefined);
+      if (inner.throw) return inner.throw(error);
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return observed;
+}
+
+/**
+ * Wraps the stream's own `iterator` (an instance property in every version; `[Symbol.asyncIterator]`, `tee()` and
+ * `toReadableStream()` all go through it). Only the first iteration is observed: a second one fails in the SDK
+ * ("consumed stream") exactly as it would without us.
+ */
+export function instrumentStream(stream: unknown, observer: CallObserver): void {
+  if (!isStainlessStream(stream)) {
+    observer.call.succeed({});
+    return;
+  }
+  const original = stream.iterator;
+  let observed = false;
+  stream.iterator = function iterator(this: unknown, ...args: unknown[]) {
+    const inner = original.apply(this, args);
+    if (observed) return inner;
+    observed = true;
+    return safely('stream wrap', () => observeIterator(inner, observer, observer.newAccumulator()), inner);
+  };
+}
+
+function onData(data: unknown, observer: CallObserver): void {
+  safely('response', () => {
+    if (isStainlessStream(data)) instrumentStream(data, observer);
+    else observer.call.succeed(observer.fromResponse(data));
+  }, undefined);
+}
+
+interface StainlessApiPromise {
+  _thenUnwrap(transform: (data: unknown, props: unknown) => unknown): StainlessApiPromise;
+  responsePromise?: PromiseLike<unknown>;
+  parse?: (...args: unknown[]) => Promise<unknown>;
+  asResponse?: (...args: unknown[]) => Promise<Response>;
+  withResponse?: (...args: unknown[]) => Promise<unknown>;
+}
+
+function isStainlessApiPromise(value: unknown): value is StainlessApiPromise {
+  return typeof value === 'object' && value !== null && typeof (value as StainlessApiPromise)._thenUnwrap === 'function';
+}
+
+/**
+ * Returns an APIPromise equivalent to `promise` (same class, so `withResponse()`, `asResponse()` and the SDK's own
+ * `instanceof APIPromise` checks keep working) whose outcome ends `observer.call`.
+ */
+export function observeApiPromise(promise: unknown, observer: CallObserver): unknown {
+  const { call } = observer;
+  if (!isStainlessApiPromise(promise)) {
+    // Not the shape we know: end the span when it settles, if it is a promise at all.
+    if (promise && typeof (promise as PromiseLike<unknown>).then === 'function') {
+      (promise as PromiseLike<unknown>).then((data) => onData(data, observer), (error: unknown) => call.fail(error));
+    } else {
+      call.succeed({});
+    }
+    return promise;
+  }
+  const observed = promise._thenUnwrap((data) => {
+    onData(data, observer);
+    return data;
+  });
+  // HTTP and network failures reject the response promise before any parsing.
+  promise.responsePromise?.then(undefined, (error: unknown) => call.fail(error));
+  safely('api promise', () => hookParseAndRaw(observed, observer), undefined);
+  return observed;
+}
+
+function hookParseAndRaw(observed: StainlessApiPromise, observer: CallObserver): void {
+  const { parse, asResponse } = observed;
+  if (typeof parse !== 'function' || typeof asResponse !== 'function') return;
+  let parsing = false;
+  // Own properties shadow the prototype's: `then`, `catch`, `finally` and `withResponse` all call `this.parse()`.
+  Object.defineProperty(observed, 'parse', {
+    configurable: true, writable: true, enumerable: false,
+    value: function parseObserved(this: unknown, ...args: unknown[]) {
+      const result = parse.apply(this, args);
+      if (!parsing) {
+        parsing = true;
+        result.then(undefined, (error: unknown) => observer.call.fail(error));
+      }
+      return result;
+    },
+  });
+  // An app that reads the raw Response itself (`asResponse()` without parsing) never runs the SDK's parser.
+  Object.defineProperty(observed, 'asResponse', {
+    configurable: true, writable: true, enumerable: false,
+    value: function asResponseObserved(this: unknown, ...args: unknown[]) {
+      const result = asResponse.apply(this, args);
+      if (parsing) return result;
+      return result.then((response) => safely('raw response', () => observeRawResponse(response, observer), response));
+    },
+  });
+}
+
+/** The raw-Response path: JSON bodies are read from a clone; SSE bodies pass through a filter that sees each event. */
+export function observeRawResponse(response: Response, observer: CallObserver): Response {
+  const { call } = observer;
+  if (!response.ok) {
+    call.fail(Object.assign(new Error(`HTTP ${response.status}`), { status: response.status }));
+    return response;
+  }
+  const contentType = response.headers.get('content-type') ?? '';
+  if (!contentType.includes('text/event-stream') || !response.body) {
+    response.clone().json().then(
+      (data: unknown) => safely('raw json', () => call.succeed(observer.fromResponse(data)), undefined),
+      (error: unknown) => call.fail(error),
+    );
+    return response;
+  }
+  const accumulator = observer.newAccumulator();
+  const filtered = response.body.pipeThrough(sseFilter(observer, accumulator));
+  const replacement = new Response(filtered, { status: response.status, statusText: response.statusText, headers: response.headers });
+  Object.defineProperty(replacement, 'url', { value: response.url });
+  return replacement;
+}
+
+/** Splits an SSE byte stream into events, lets the accumulator see each `data:` JSON, drops the hidden ones. */
+function sseFilter(observer: CallObserver, accumulator: StreamAccumulator): TransformStream<Uint8Array, Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let pending = '';
+  const handleEvent = (raw: string): string | undefined => safely('sse event', () => {
+    const dataLine = raw.split(/\r?\n/).find((line) => line.startsWith('data:'));
+    const payload = dataLine?.slice(5).trim();
+    if (!payload || payload === '[DONE]') return raw;
+    const event = JSON.parse(payload) as unknown;
+    observer.call.firstChunk();
+    const verdict = accumulator.onEvent(event);
+    if (verdict === 'hide') return undefined;
+    return verdict === 'changed' ? raw.replace(payload, JSON.stringify(event)) : raw;
+  }, raw);
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      pending += decoder.decode(chunk, { stream: true });
+      let boundary: RegExpExecArray | null;
+      while ((boundary = /\r?\n\r?\n/.exec(pending))) {
+        const raw = pending.slice(0, boundary.index);
+        const separator = boundary[0];
+        pending = pending.slice(boundary.index + separator.length);
+        const kept = handleEvent(raw);
+        if (kept !== undefined) controller.enqueue(encoder.encode(kept + separator));
+      }
+    },
+    flush(controller) {
+      pending += decoder.decode();
+      if (pending) {
+        const kept = handleEvent(pending);
+        if (kept !== undefined) controller.enqueue(encoder.encode(kept));
+      }
+      endStream(observer, accumulator);
+    },
+    cancel() {
+      endStream(observer, accumulator);
+    },
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * Start-up: the ESM loader hook, the OpenTelemetry Node SDK (unless the app already registered a tracer provider),
+ * our instrumentations, and flushing spans when a short-lived process ends.
+ */
+import { register } from 'node:module';
+import { ProxyTracerProvider, trace, type TracerProvider } from '@opentelemetry/api';
+import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { AnthropicInstrumentation } from './anthropic/instrumentation.ts';
+import { OpenAIInstrumentation } from './openai/instrumentation.ts';
+
+export interface StartOptions {
+  /** Longest wait for the last export when the process ends (ms). Env LLM_USER_METRICS_FLUSH_TIMEOUT_MS; default 5000. */
+  readonly flushTimeoutMs?: number;
+  /** See OpenAIInstrumentationConfig. Env LLM_USER_METRICS_INJECT_STREAM_USAGE=false turns it off. */
+  readonly injectStreamUsage?: boolean;
+}
+
+export interface StartedInstrumentation {
+  /** True when we started an SDK; false when the app's tracer provider was already there and is used instead. */
+  readonly ownSdk: boolean;
+  readonly instrumentations: readonly Instrumentation[];
+  /** Exports what is buffered, waiting at most the flush timeout. */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+const STARTED = Symbol.for('llm-user-metrics.instrumentation.started');
+type Global = typeof globalThis & { [STARTED]?: StartedInstrumentation };
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv): Required<StartOptions> {
+  const rawTimeout = env.LLM_USER_METRICS_FLUSH_TIMEOUT_MS;
+  const flushTimeoutMs = rawTimeout === undefined || rawTimeout === '' ? 5000 : Number(rawTimeout);
+  if (!Number.isInteger(flushTimeoutMs) || flushTimeoutMs < 0) {
+    throw new Error(`LLM_USER_METRICS_FLUSH_TIMEOUT_MS must be a whole number of milliseconds, got "${rawTimeout}"`);
+  }
+  const rawInject = (env.LLM_USER_METRICS_INJECT_STREAM_USAGE ?? 'true').toLowerCase();
+  if (rawInject !== 'true' && rawInject !== 'false') {
+    throw new Error(`LLM_USER_METRICS_INJECT_STREAM_USAGE must be true or false, got "${env.LLM_USER_METRICS_INJECT_STREAM_USAGE}"`);
+  }
+  return { flushTimeoutMs, injectStreamUsage: rawInject === 'true' };
+}
+
+export function hasGlobalTracerProvider(): boolean {
+  const provider: TracerProvider = trace.getTracerProvider();
+  const delegate = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+  return delegate.constructor.name !== 'NoopTracerProvider';
+}
+
+function withTimeout(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    work.then(() => resolve(), () => resolve()).finally(() => clearTimeout(timer));
+  });
+}
+
+let hookRegistered = false;
+
+/** The loader hook that lets `InstrumentationBase` patch ESM imports; it must precede the app's own imports. */
+export function registerEsmHook(): void {
+  if (hookRegistered) return;
+  hookRegistered = true;
+  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
+}
+
+function flushOnExit(started: StartedInstrumentation, timeoutMs: number): void {
+  // Every time the loop drains: a script that ends by itself keeps the spans of its last calls.
+  process.on('beforeExit', () => { void withTimeout(started.flush(), timeoutMs); });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = () => {
+      void withTimeout(started.shutdown(), timeoutMs).then(() => {
+        // Only we listened: end the process the way the signal would have without us.
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      });
+      process.removeListener(signal, onSignal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+/** Idempotent: a second call (both --require and --import, or two copies of the package) returns the first start. */
+export function startInstrumentation(options: StartOptions = {}): StartedInstrumentation {
+  const global = globalThis as Global;
+  if (global[STARTED]) return global[STARTED];
+  const settings = { ...settingsFromEnv(process.env), ...options };
+  registerEsmHook();
+  const instrumentations = [
+    new OpenAIInstrumentation({ injectStreamUsage: settings.injectStreamUsage }),
+    new AnthropicInstrumentation(),
+  ];
+  let started: StartedInstrumentation;
+  if (hasGlobalTracerProvider()) {
+    registerInstrumentations({ instrumentations });
+    // The app owns the provider and its shutdown; we only offer a flush.
+    const flush = () => withTimeout(forceFlushOf(trace.getTracerProvider()), settings.flushTimeoutMs);
+    started = { ownSdk: false, instrumentations, flush, shutdown: flush };
+  } else {
+    const sdk = new NodeSDK({
+      instrumentations,
+      // Only traces unless the app asks for more: a metrics or logs exporter would post to the same endpoint.
+      ...(process.env.OTEL_METRICS_EXPORTER ? {} : { metricReaders: [] }),
+      ...(process.env.OTEL_LOGS_EXPORTER ? {} : { logRecordProcessors: [] }),
+    });
+    sdk.start();
+    const provider = () => trace.getTracerProvider();
+    let shutDown: Promise<void> | undefined;
+    started = {
+      ownSdk: true,
+      instrumentations,
+      flush: () => withTimeout(forceFlushOf(provider()), settings.flushTimeoutMs),
+      shutdown: () => (shutDown ??= withTimeout(forceFlushOf(provider()).then(() => sdk.shutdown()), settings.flushTimeoutMs)),
+    };
+    flushOnExit(started, settings.flushTimeoutMs);
+  }
+  global[STARTED] = started;
+  return started;
+}
+
+function forceFlushOf(provider: unknown): Promise<void> {
+  const p = provider as { forceFlush?: () => Promise<void>; getDelegate?: () => unknown };
+  if (typeof p.forceFlush === 'function') return p.forceFlush();
+  if (typeof p.getDelegate === 'function') return forceFlushOf(p.getDelegate());
+  return Promise.resolve();
+}
