@@ -1,0 +1,481 @@
+/**
+ * The Grafana dashboards, written as data. `node grafana/dashboards.ts` writes grafana/dashboards/*.json, which is
+ * what Grafana loads; test/dashboards checks the committed files equal this output and runs every query on a real
+ * Prometheus. Plain objects rather than @grafana/grafana-foundation-sdk: a few helpers cover the panels used here.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The uid the provisioned datasource has (grafana/provisioning/datasources/prometheus.yml). */
+export const DATASOURCE_UID = 'llm-user-metrics-prometheus';
+export const OVERVIEW_UID = 'llm-users';
+export const USER_DETAIL_UID = 'llm-user-detail';
+/** Average month (365.25 / 12 days): plan prices are monthly, ranges are not. */
+const SECONDS_PER_MONTH = 2_629_800;
+
+const DATASOURCE = { type: 'prometheus', uid: DATASOURCE_UID } as const;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+export interface Target {
+  readonly refId: string;
+  readonly expr: string;
+  /** Instant queries answer "over the chosen range" questions; range queries draw lines. */
+  readonly instant: boolean;
+  readonly legendFormat?: string;
+  /** 'table' for table panels: one row per series, labels as columns. */
+  readonly format?: 'table';
+}
+
+interface PanelSpec {
+  readonly title: string;
+  /** The question the panel answers; shown as the panel's description and in docs/dashboards.md. */
+  readonly question: string;
+  readonly type: 'stat' | 'timeseries' | 'bargauge' | 'table' | 'piechart';
+  readonly unit: string;
+  readonly targets: readonly Target[];
+  readonly width: number;
+  readonly height: number;
+  readonly extra?: JsonObject;
+}
+
+// ---- label filters shared by the overview's queries -------------------------------------------------------------
+
+/** Per-call families: every filter variable applies. */
+const CALL = 'user_id=~"$user", plan=~"$plan", feature=~"$feature", provider=~"$provider", model=~"$model"';
+/** Per-user gauges carry the user and property labels only. */
+const USER = 'user_id=~"$user", plan=~"$plan", feature=~"$feature"';
+/** Histograms across users carry no user_id. */
+const MODEL = 'plan=~"$plan", feature=~"$feature", provider=~"$provider", model=~"$model"';
+
+const inRange = (metric: string, filter: string): string => `increase(${metric}{${filter}}[$__range])`;
+const perSecond = (metric: string, filter: string): string => `rate(${metric}{${filter}}[$__rate_interval])`;
+
+/** Revenue minus cost per user over the range, the plan price prorated from monthly to the range's length. */
+function profitPerUser(filter: string): string {
+  const revenue = `(group by (user_id, plan) (last_over_time(llm_user_last_seen_timestamp_seconds{${filter}}[$__range]))`
+    + ` * on (plan) group_left max by (plan) (llm_plan_monthly_price_usd)`
+    + ` * $__range_s / ${SECONDS_PER_MONTH})`;
+  const cost = `sum by (user_id, plan) (${inRange('llm_cost_usd_total', filter)})`;
+  return `${revenue} - on (user_id, plan) (${cost} or ${revenue} * 0)`;
+}
+
+// ---- panel builders ---------------------------------------------------------------------------------------------
+
+const instant = (expr: string, legendFormat?: string): Target => ({ refId: 'A', expr, instant: true, legendFormat });
+const overTime = (expr: string, legendFormat?: string): Target => ({ refId: 'A', expr, instant: false, legendFormat });
+/** Several instant queries for one table, refIds A, B, C... in order. */
+const columns = (exprs: readonly string[]): Target[] =>
+  exprs.map((expr, index) => ({ refId: String.fromCharCode(65 + index), expr, instant: true }));
+
+function stat(title: string, question: string, unit: string, expr: string, extra: JsonObject = {},
+  legend?: string): PanelSpec {
+  return { title, question, type: 'stat', unit, targets: [instant(expr, legend)], width: 4, height: 4, extra };
+}
+
+function lines(title: string, question: string, unit: string, targets: readonly Target[], width = 12): PanelSpec {
+  return { title, question, type: 'timeseries', unit, targets, width, height: 8 };
+}
+
+function bars(title: string, question: string, unit: string, expr: string, legend: string, width = 8): PanelSpec {
+  return { title, question, type: 'bargauge', unit, targets: [instant(expr, legend)], width, height: 8 };
+}
+
+interface Column {
+  readonly name: string;
+  readonly unit: string;
+  readonly expr: string;
+}
+
+/** A table of instant queries merged on their labels; each query's value becomes a named, unit-formatted column. */
+function table(title: string, question: string, cols: readonly Column[], options: {
+  hide?: readonly string[];
+  sortBy?: string;
+  userLink?: boolean;
+  width?: number;
+} = {}): PanelSpec {
+  const targets = columns(cols.map((column) => column.expr)).map((target): Target => ({ ...target, format: 'table' }));
+  const overrides: Json[] = cols.map((column, index) => ({
+    matcher: { id: 'byName', options: `Value #${targets[index]!.refId}` },
+    properties: [{ id: 'displayName', value: column.name }, { id: 'unit', value: column.unit }],
+  }));
+  if (options.userLink) {
+    overrides.push({
+      matcher: { id: 'byName', options: 'user_id' },
+      properties: [{
+        id: 'links',
+        value: [{
+          title: 'Open this user',
+          url: `/d/${USER_DETAIL_UID}/llm-user-detail?var-user=\${__value.raw}&\${__url_time_range}`,
+        }],
+      }],
+    });
+  }
+  const excluded: JsonObject = { Time: true };
+  for (const name of options.hide ?? []) excluded[name] = true;
+  return {
+    title,
+    question,
+    type: 'table',
+    unit: 'short',
+    targets,
+    width: options.width ?? 24,
+    height: 10,
+    extra: {
+      transformations: [
+        { id: 'merge', options: {} },
+        { id: 'organize', options: { excludeByName: excluded } },
+      ],
+      fieldConfig: { defaults: { unit: 'short' }, overrides },
+      options: {
+        showHeader: true,
+        cellHeight: 'sm',
+        sortBy: options.sortBy ? [{ displayName: options.sortBy, desc: true }] : [],
+      },
+    },
+  };
+}
+
+function row(title: string): { row: string } {
+  return { row: title };
+}
+
+type Layout = ReadonlyArray<PanelSpec | { row: string }>;
+
+/** Lays panels out left to right in a 24-column grid, a row header starting a new line. */
+function layOut(layout: Layout): JsonObject[] {
+  const panels: JsonObject[] = [];
+  let x = 0;
+  let y = 0;
+  let rowHeight = 0;
+  let id = 1;
+  for (const item of layout) {
+    if ('row' in item) {
+      y += rowHeight;
+      x = 0;
+      rowHeight = 0;
+      panels.push({ id: id++, type: 'row', title: item.row, collapsed: false, panels: [], gridPos: { h: 1, w: 24, x: 0, y } });
+      y += 1;
+      continue;
+    }
+    if (x + item.width > 24) {
+      y += rowHeight;
+      x = 0;
+      rowHeight = 0;
+    }
+    panels.push(renderPanel(item, id++, { h: item.height, w: item.width, x, y }));
+    x += item.width;
+    rowHeight = Math.max(rowHeight, item.height);
+  }
+  return panels;
+}
+
+function renderPanel(spec: PanelSpec, id: number, gridPos: JsonObject): JsonObject {
+  const targets: Json[] = spec.targets.map((target) => ({
+    refId: target.refId,
+    datasource: DATASOURCE,
+    expr: target.expr,
+    instant: target.instant,
+    range: !target.instant,
+    ...(target.legendFormat ? { legendFormat: target.legendFormat } : {}),
+    ...(target.format ? { format: target.format } : {}),
+  }));
+  const { fieldConfig, options, ...rest } = (spec.extra ?? {}) as { fieldConfig?: JsonObject; options?: JsonObject };
+  return {
+    id,
+    type: spec.type,
+    title: spec.title,
+    description: spec.question,
+    datasource: DATASOURCE,
+    gridPos,
+    fieldConfig: fieldConfig ?? { defaults: { unit: spec.unit }, overrides: [] },
+    options: options ?? defaultOptions(spec.type),
+    targets,
+    ...rest,
+  };
+}
+
+function defaultOptions(type: PanelSpec['type']): JsonObject {
+  const lastValue = { calcs: ['lastNotNull'], fields: '', values: false };
+  switch (type) {
+    case 'stat':
+      return { reduceOptions: lastValue, colorMode: 'value', graphMode: 'none', textMode: 'auto' };
+    case 'bargauge':
+      return { reduceOptions: { ...lastValue, values: false }, orientation: 'horizontal', displayMode: 'gradient', showUnfilled: true };
+    case 'piechart':
+      return { reduceOptions: lastValue, pieType: 'donut', legend: { displayMode: 'table', placement: 'right', values: ['value', 'percent'] } };
+    case 'timeseries':
+      return { legend: { displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'multi', sort: 'desc' } };
+    case 'table':
+      return { showHeader: true };
+  }
+}
+
+// ---- variables ----------------------------------------------------------------------------------------------------
+
+function labelVariable(name: string, label: string, query: string, multi: boolean): JsonObject {
+  return {
+    name,
+    label,
+    type: 'query',
+    datasource: DATASOURCE,
+    definition: query,
+    query: { query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+    refresh: 2,
+    sort: 1,
+    multi,
+    includeAll: multi,
+    ...(multi ? { allValue: '.*', current: { text: 'All', value: '$__all' } } : { current: {} }),
+    hide: 0,
+    options: [],
+  };
+}
+
+function dashboard(uid: string, title: string, description: string, variables: JsonObject[], layout: Layout,
+  links: Json[] = []): JsonObject {
+  return {
+    uid,
+    title,
+    description,
+    tags: ['llm', 'llm-user-metrics'],
+    timezone: 'browser',
+    editable: true,
+    graphTooltip: 1,
+    schemaVersion: 39,
+    version: 1,
+    refresh: '30s',
+    time: { from: 'now-24h', to: 'now' },
+    templating: { list: variables },
+    annotations: { list: [] },
+    links,
+    panels: layOut(layout),
+  };
+}
+
+// ---- the overview ---------------------------------------------------------------------------------------------------
+
+function overview(): JsonObject {
+  const cost = (filter = CALL) => inRange('llm_cost_usd_total', filter);
+  const requests = (filter = CALL) => inRange('llm_requests_total', filter);
+  const errorShare = (by: string) =>
+    `(sum${by} (${requests(`${CALL}, status="error"`)}) or sum${by} (${requests()}) * 0) / sum${by} (${requests()})`;
+  const seenUsers = `last_over_time(llm_user_last_seen_timestamp_seconds{${USER}}[$__range])`;
+
+  const variables = [
+    labelVariable('provider', 'Provider', 'label_values(llm_requests_total, provider)', true),
+    labelVariable('model', 'Model', 'label_values(llm_requests_total{provider=~"$provider"}, model)', true),
+    labelVariable('plan', 'Plan', 'label_values(llm_requests_total, plan)', true),
+    labelVariable('feature', 'Feature', 'label_values(llm_requests_total, feature)', true),
+    labelVariable('user', 'User', 'label_values(llm_requests_total{plan=~"$plan", feature=~"$feature"}, user_id)', true),
+  ];
+
+  const layout: Layout = [
+    row('Spend'),
+    stat('Cost', 'What did the selected users cost over the chosen range?', 'currencyUSD',
+      `sum(${cost()})`),
+    stat('Requests', 'How many LLM calls did they make?', 'short', `sum(${requests()})`),
+    stat('Users seen', 'How many users made calls in the range?', 'short',
+      `count(group by (user_id) (${seenUsers}))`),
+    stat('Error rate', 'What share of calls failed?', 'percentunit', errorShare(''),
+      { fieldConfig: thresholds('percentunit', [[0, 'green'], [0.05, 'orange'], [0.2, 'red']]) }),
+    stat('Tokens in', 'How many prompt tokens (uncached, cache read and cache write)?', 'count:tokens',
+      `sum(${inRange('llm_tokens_total', `${CALL}, type=~"input|cache_read|cache_write"`)})`),
+    stat('Tokens out', 'How many completion tokens (reasoning included)?', 'count:tokens',
+      `sum(${inRange('llm_tokens_total', `${CALL}, type="output"`)})`),
+    bars('Top 10 spenders', 'Who are the top spenders over the range?', 'currencyUSD',
+      `topk(10, sum by (user_id) (${cost()}))`, '{{user_id}}'),
+    lines('Spend per hour, top 10 users', 'Who is spending right now, and since when?', 'currencyUSD',
+      [overTime(`topk(10, sum by (user_id) (${perSecond('llm_cost_usd_total', CALL)})) * 3600`, '{{user_id}}')], 8),
+    lines('Spend per hour by model', 'Which models does the money go to?', 'currencyUSD',
+      [overTime(`sum by (provider, model) (${perSecond('llm_cost_usd_total', CALL)}) * 3600`, '{{provider}} {{model}}')], 8),
+
+    row('Plans and features'),
+    bars('Average cost per user by plan', 'What does a user of each plan cost on average over the range?',
+      'currencyUSD',
+      `sum by (plan) (${cost()}) / count by (plan) (group by (user_id, plan) (${seenUsers}))`, '{{plan}}', 6),
+    bars('Cost by feature', 'Which features cost the most?', 'currencyUSD',
+      `sum by (feature) (${cost()})`, '{{feature}}', 6),
+    bars('Requests by feature', 'Which features make the most calls?', 'short',
+      `sum by (feature) (${requests()})`, '{{feature}}', 6),
+    bars('Plan prices', 'What does each plan pay per month (PLAN_PRICES_USD)?', 'currencyUSD',
+      'max by (plan) (llm_plan_monthly_price_usd{plan=~"$plan"})', '{{plan}}', 6),
+    lines('Spend per hour by plan', 'How does spend per plan move over time?', 'currencyUSD',
+      [overTime(`sum by (plan) (${perSecond('llm_cost_usd_total', CALL)}) * 3600`, '{{plan}}')]),
+    lines('Requests per second by feature', 'How does traffic per feature move over time?', 'reqps',
+      [overTime(`sum by (feature) (${perSecond('llm_requests_total', CALL)})`, '{{feature}}')]),
+
+    row('Profit: plan revenue minus LLM cost'),
+    bars('Most profitable users', 'Which users earn the most over their LLM cost (plan price prorated to the range)?',
+      'currencyUSD', `topk(10, ${profitPerUser(USER)})`, '{{user_id}} ({{plan}})'),
+    bars('Least profitable users', 'Which users cost more than they pay?', 'currencyUSD',
+      `bottomk(10, ${profitPerUser(USER)})`, '{{user_id}} ({{plan}})'),
+    bars('Profit by plan', 'Does each plan pay for its LLM use?', 'currencyUSD',
+      `sum by (plan) (${profitPerUser(USER)})`, '{{plan}}'),
+
+    row('Users'),
+    table('Users', 'Per user over the range: cost, requests, tokens, latency, errors, first and last seen, models used. Sort by any column; click a user to open their detail.', [
+      { name: 'Cost', unit: 'currencyUSD', expr: `sum by (user_id, plan) (${cost()})` },
+      { name: 'Requests', unit: 'short', expr: `sum by (user_id, plan) (${requests()})` },
+      { name: 'Tokens in', unit: 'count:tokens', expr: `sum by (user_id, plan) (${inRange('llm_tokens_total', `${CALL}, type=~"input|cache_read|cache_write"`)})` },
+      { name: 'Tokens out', unit: 'count:tokens', expr: `sum by (user_id, plan) (${inRange('llm_tokens_total', `${CALL}, type="output"`)})` },
+      { name: 'Avg latency', unit: 's', expr: `sum by (user_id, plan) (${inRange('llm_user_request_duration_seconds_sum', CALL)}) / sum by (user_id, plan) (${inRange('llm_user_request_duration_seconds_count', CALL)})` },
+      { name: 'Error rate', unit: 'percentunit', expr: errorShare(' by (user_id, plan)') },
+      { name: 'First seen', unit: 'dateTimeAsLocal', expr: `min by (user_id, plan) (min_over_time(llm_user_first_seen_timestamp_seconds{${USER}}[$__range])) * 1000` },
+      { name: 'Last seen', unit: 'dateTimeFromNow', expr: `max by (user_id, plan) (${seenUsers}) * 1000` },
+      { name: 'Models', unit: 'short', expr: `count by (user_id, plan) (group by (user_id, plan, provider, model) (last_over_time(llm_requests_total{${CALL}}[$__range])))` },
+    ], { sortBy: 'Cost', userLink: true }),
+    table('Models per user', 'Which models does each user call, how often, at what cost?', [
+      { name: 'Requests', unit: 'short', expr: `sum by (user_id, provider, model) (${requests()})` },
+      { name: 'Cost', unit: 'currencyUSD', expr: `sum by (user_id, provider, model) (${cost()})` },
+    ], { sortBy: 'Cost', userLink: true, width: 12 }),
+    table('Unpriced calls', 'Which models have no price, so their calls count as 0 USD? (add them to PRICES_FILE)', [
+      { name: 'Calls', unit: 'short', expr: `sum by (provider, model) (increase(llm_unpriced_requests_total{provider=~"$provider", model=~"$model"}[$__range]))` },
+    ], { sortBy: 'Calls', width: 12 }),
+
+    row('Latency'),
+    lines('Request duration p50 / p95 by model', 'How long do calls take, per model?', 's', [
+      { refId: 'A', expr: `histogram_quantile(0.95, sum by (provider, model, le) (${perSecond('llm_request_duration_seconds_bucket', MODEL)}))`, instant: false, legendFormat: 'p95 {{provider}} {{model}}' },
+      { refId: 'B', expr: `histogram_quantile(0.5, sum by (provider, model, le) (${perSecond('llm_request_duration_seconds_bucket', MODEL)}))`, instant: false, legendFormat: 'p50 {{provider}} {{model}}' },
+    ]),
+    lines('Time to first token p95 (streams)', 'How long do streamed calls wait for their first token?', 's', [
+      overTime(`histogram_quantile(0.95, sum by (provider, model, le) (${perSecond('llm_time_to_first_token_seconds_bucket', MODEL)}))`, '{{provider}} {{model}}'),
+    ]),
+
+    row('Anomalies'),
+    bars('Spend: last 5 minutes vs own last hour', 'Whose spend jumped above their own baseline? 1x is steady; the spend alert fires above 3x (and 1 USD/hour).',
+      'suffix:x', `topk(10, llm:user_cost_usd:rate5m{user_id=~"$user"} / (llm:user_cost_usd:rate1h{user_id=~"$user"} > 0))`, '{{user_id}}'),
+    bars('Requests: last 5 minutes vs own last hour', 'Whose request rate jumped above their own baseline? The flood alert fires above 3x (and 12 requests/minute).',
+      'suffix:x', `topk(10, llm:user_requests:rate5m{user_id=~"$user"} / (llm:user_requests:rate1h{user_id=~"$user"} > 0))`, '{{user_id}}'),
+    bars('Error rate by user, last 5 minutes', 'Which users see their calls fail?', 'percentunit',
+      `topk(10, llm:user_error_ratio:rate5m{user_id=~"$user"})`, '{{user_id}}'),
+    lines('Failed calls per second by provider and model', 'Is there an error storm, and where?', 'reqps',
+      [overTime(`sum by (provider, model) (${perSecond('llm_requests_total', `${CALL}, status="error"`)})`, '{{provider}} {{model}}')], 24),
+
+    row('Processor'),
+    stat('Processor up', 'Is Prometheus scraping the processor?', 'none', 'min(up{job="llm-user-metrics"})', {
+      fieldConfig: {
+        defaults: {
+          unit: 'none',
+          mappings: [{ type: 'value', options: { '0': { text: 'DOWN', color: 'red' }, '1': { text: 'UP', color: 'green' } } }],
+        },
+        overrides: [],
+      },
+    }),
+    stat('Users with live series', 'How many users have series on /metrics now (MAX_USERS caps it)?', 'short',
+      'sum(llm_active_users)'),
+    stat('Overflowed calls', 'How many calls were folded into __overflow__ over the range (MAX_USERS reached)?', 'short',
+      'sum(increase(llm_user_overflow_requests_total[$__range]))'),
+    stat('/metrics render time', 'How long did the last scrape take to render?', 's',
+      'max(llm_user_metrics_render_seconds)'),
+    stat('Memory', 'How much memory does the processor use?', 'bytes', 'max(process_resident_memory_bytes{job="llm-user-metrics"})'),
+    stat('Export size p95', 'How large are the OTLP export requests?', 'bytes',
+      'histogram_quantile(0.95, sum by (le) (rate(llm_user_metrics_export_request_bytes_bucket[$__rate_interval])))'),
+    lines('Spans per second', 'Are spans arriving, and are any ignored (not LLM calls), rejected or undecodable?', 'short', [
+      { refId: 'A', expr: 'sum(rate(llm_user_metrics_spans_received_total[$__rate_interval]))', instant: false, legendFormat: 'received' },
+      { refId: 'B', expr: 'sum(rate(llm_user_metrics_spans_ignored_total[$__rate_interval]))', instant: false, legendFormat: 'ignored (not LLM)' },
+      { refId: 'C', expr: 'sum(rate(llm_user_metrics_spans_rejected_total[$__rate_interval])) or vector(0)', instant: false, legendFormat: 'rejected' },
+      { refId: 'D', expr: 'sum(rate(llm_user_metrics_decode_errors_total[$__rate_interval])) or vector(0)', instant: false, legendFormat: 'undecodable requests' },
+    ], 24),
+  ];
+
+  return dashboard(OVERVIEW_UID, 'LLM users: cost, usage and profit',
+    'Per-user LLM cost, usage, profit and anomalies from llm-user-metrics. Ranges follow the time picker.',
+    variables, layout, [{ title: 'User detail', type: 'link', url: `/d/${USER_DETAIL_UID}/llm-user-detail`, keepTime: true, includeVars: false }]);
+}
+
+function thresholds(unit: string, steps: ReadonlyArray<readonly [number, string]>): JsonObject {
+  return {
+    defaults: {
+      unit,
+      thresholds: {
+        mode: 'absolute',
+        steps: steps.map(([value, color], index) => ({ value: index === 0 ? null : value, color })),
+      },
+    },
+    overrides: [],
+  };
+}
+
+// ---- one user in detail -------------------------------------------------------------------------------------------
+
+function userDetail(): JsonObject {
+  const ONE = 'user_id="$user"';
+  const cost = inRange('llm_cost_usd_total', ONE);
+  const requests = inRange('llm_requests_total', ONE);
+  const variables = [labelVariable('user', 'User', 'label_values(llm_requests_total, user_id)', false)];
+
+  const layout: Layout = [
+    row('$user over the range'),
+    stat('Cost', 'What did this user cost over the range?', 'currencyUSD', `sum(${cost})`),
+    stat('Requests', 'How many calls did they make?', 'short', `sum(${requests})`),
+    stat('Avg latency', 'How long did their calls take on average?', 's',
+      `sum(${inRange('llm_user_request_duration_seconds_sum', ONE)}) / sum(${inRange('llm_user_request_duration_seconds_count', ONE)})`),
+    stat('Error rate', 'What share of their calls failed?', 'percentunit',
+      `(sum(${inRange('llm_requests_total', `${ONE}, status="error"`)}) or vector(0)) / sum(${requests})`),
+    stat('First seen', 'When did the processor first see them?', 'dateTimeAsLocal',
+      `min(min_over_time(llm_user_first_seen_timestamp_seconds{${ONE}}[$__range])) * 1000`),
+    stat('Last seen', 'When did they last make a call?', 'dateTimeFromNow',
+      `max(max_over_time(llm_user_last_seen_timestamp_seconds{${ONE}}[$__range])) * 1000`),
+    stat('Plan', 'Which plan are they on?', 'none',
+      `group by (plan) (last_over_time(llm_user_last_seen_timestamp_seconds{${ONE}}[$__range]))`,
+      { options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, textMode: 'name', colorMode: 'none', graphMode: 'none' } },
+      '{{plan}}'),
+    stat('Revenue minus cost', 'Does this user pay for their LLM use (plan price prorated to the range)?', 'currencyUSD',
+      `sum(${profitPerUser(ONE)})`),
+    stat('Tokens in', 'How many prompt tokens did they send?', 'count:tokens',
+      `sum(${inRange('llm_tokens_total', `${ONE}, type=~"input|cache_read|cache_write"`)})`),
+    stat('Tokens out', 'How many completion tokens did they get?', 'count:tokens',
+      `sum(${inRange('llm_tokens_total', `${ONE}, type="output"`)})`),
+
+    row('$user over time'),
+    lines('Spend per hour by model', 'How does their spend move, and on which models?', 'currencyUSD',
+      [overTime(`sum by (provider, model) (${perSecond('llm_cost_usd_total', ONE)}) * 3600`, '{{provider}} {{model}}')]),
+    lines('Spend: last 5 minutes vs last hour', 'Is their spend above their own baseline?', 'currencyUSD', [
+      { refId: 'A', expr: 'llm:user_cost_usd:rate5m{user_id="$user"} * 3600', instant: false, legendFormat: 'last 5 minutes (USD/hour)' },
+      { refId: 'B', expr: 'llm:user_cost_usd:rate1h{user_id="$user"} * 3600', instant: false, legendFormat: 'last hour (USD/hour)' },
+    ]),
+    lines('Requests per second by status', 'How many calls do they make, and how many fail?', 'reqps',
+      [overTime(`sum by (status) (${perSecond('llm_requests_total', ONE)})`, '{{status}}')]),
+    lines('Average latency by model', 'How long do their calls take?', 's',
+      [overTime(`sum by (model) (${perSecond('llm_user_request_duration_seconds_sum', ONE)}) / sum by (model) (${perSecond('llm_user_request_duration_seconds_count', ONE)})`, '{{model}}')]),
+    lines('Tokens per second by type', 'What kind of tokens do they use?', 'count:tokens',
+      [overTime(`sum by (type) (${perSecond('llm_tokens_total', ONE)})`, '{{type}}')]),
+    lines('Error rate', 'Are their calls failing?', 'percentunit',
+      [overTime('llm:user_error_ratio:rate5m{user_id="$user"}', 'error rate (5 m)')]),
+
+    row('$user by model and feature'),
+    table('Models used', 'Which models did they call over the range?', [
+      { name: 'Requests', unit: 'short', expr: `sum by (provider, model) (${requests})` },
+      { name: 'Cost', unit: 'currencyUSD', expr: `sum by (provider, model) (${cost})` },
+    ], { sortBy: 'Cost', width: 12 }),
+    table('Features used', 'Which features did they use over the range?', [
+      { name: 'Requests', unit: 'short', expr: `sum by (feature) (${requests})` },
+      { name: 'Cost', unit: 'currencyUSD', expr: `sum by (feature) (${cost})` },
+    ], { sortBy: 'Cost', width: 12 }),
+  ];
+
+  return dashboard(USER_DETAIL_UID, 'LLM user detail',
+    'One user in detail: pick a user to see their cost, requests, latency and errors over time.',
+    variables, layout, [{ title: 'All users', type: 'link', url: `/d/${OVERVIEW_UID}/llm-users`, keepTime: true, includeVars: false }]);
+}
+
+/** The dashboards by file name under grafana/dashboards/. */
+export function buildDashboards(): Record<string, JsonObject> {
+  return {
+    'llm-users.json': overview(),
+    'llm-user-detail.json': userDetail(),
+  };
+}
+
+export function renderDashboardFile(dashboard: JsonObject): string {
+  return `${JSON.stringify(dashboard, null, 2)}\n`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const [name, dashboard] of Object.entries(buildDashboards())) {
+    const path = fileURLToPath(new URL(`dashboards/${name}`, import.meta.url));
+    writeFileSync(path, renderDashboardFile(dashboard));
+    console.log(`wrote ${path}`);
+  }
+}
