@@ -136,5 +136,50 @@ for (const v of versions) {
         ['default-user', undefined, 'from-default'],
       ]);
     });
+
+    it('Responses plain and streamed, and responses.stream(): one span each, with usage', async () => {
+      const c = client(v.module);
+      const plain = await c.responses.create({ model: 'gpt-4o-mini', input: 'a secret prompt' }, { headers: { 'x-stand-in-usage': 'cached=300,reasoning=50' } });
+      assert.equal(plain.usage.input_tokens, OPENAI_USAGE.input);
+      const events = await collect(await c.responses.create({ model: 'gpt-4o-mini', input: 'a secret prompt', stream: true }));
+      assert.equal((events.at(-1) as any).type, 'response.completed');
+      const final = await c.responses.stream({ model: 'gpt-4o-mini', input: 'a secret prompt' }).finalResponse();
+      assert.equal(final.usage.output_tokens, OPENAI_USAGE.output);
+      const spans = await waitForSpans(tracing, 3);
+      assert.equal(spans.length, 3);
+      for (const span of spans) {
+        assert.equal(span.attributes['gen_ai.operation.name'], 'chat');
+        assert.equal(span.attributes['gen_ai.usage.input_tokens'], OPENAI_USAGE.input);
+        assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
+        assert.equal(span.attributes['gen_ai.response.model'], 'gpt-4o-mini-2024-07-18');
+        assertNoSecrets(span);
+      }
+      assert.equal(spans[0]!.attributes['gen_ai.usage.cache_read.input_tokens'], 300);
+      assert.equal(spans[0]!.attributes['gen_ai.usage.reasoning.output_tokens'], 50);
+      assert.equal(typeof spans[1]!.attributes['gen_ai.response.time_to_first_chunk'], 'number');
+    });
+
+    it('embeddings and legacy completions (plain and streamed)', async () => {
+      const c = client(v.module);
+      const embedded = await c.embeddings.create({ model: 'text-embedding-3-small', input: 'a secret prompt', user: 'emb-user' });
+      assert.equal(embedded.data[0]!.embedding.length, 3);
+      await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'a secret prompt' });
+      const chunks = await collect(await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'a secret prompt', stream: true }));
+      assert.ok(chunks.every((chunk: any) => chunk.choices.length > 0 && !('usage' in chunk)));
+      const spans = await waitForSpans(tracing, 3);
+      assert.deepEqual(spans.map((s) => [s.attributes['gen_ai.operation.name'], s.attributes['gen_ai.usage.input_tokens'], s.attributes['gen_ai.usage.output_tokens']]), [
+        ['embeddings', OPENAI_USAGE.input, undefined],
+        ['text_completion', OPENAI_USAGE.input, OPENAI_USAGE.output],
+        ['text_completion', OPENAI_USAGE.input, OPENAI_USAGE.output],
+      ]);
+      assert.equal(spans[0]!.attributes['user.id'], 'emb-user');
+      for (const span of spans) assertNoSecrets(span);
+    });
+
+    it('safety_identifier wins over the deprecated user field', async () => {
+      await client(v.module).chat.completions.create({ model: 'gpt-4o-mini', messages, user: 'old', safety_identifier: 'new' } as any);
+      const [span] = await ourSpans(tracing);
+      assert.equal(span!.attributes['user.id'], 'new');
+    });
   });
 }

@@ -1,0 +1,146 @@
+/** Streaming edge cases on openai 7 (ESM build patched, CJS build as the uninstrumented baseline). */
+import { after, before, beforeEach, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import * as openaiEsm from 'openai';
+import { OpenAIInstrumentation } from '../../instrumentation/openai/instrumentation.ts';
+import { startProviderStandIn, OPENAI_USAGE, STREAM_TEXT, type ProviderStandIn } from '../fixtures/provider-stand-in.ts';
+import { ourSpans, testTracing, waitForSpans } from './tracing.ts';
+
+const require = createRequire(import.meta.url);
+const tracing = testTracing();
+const baseline = require('openai');
+const instrumentation = new OpenAIInstrumentation({ enabled: false });
+let standIn: ProviderStandIn;
+
+before(async () => {
+  standIn = await startProviderStandIn();
+  instrumentation.setTracerProvider(tracing.provider);
+  instrumentation.enable();
+  instrumentation.patch(openaiEsm);
+});
+after(async () => {
+  instrumentation.unpatch(openaiEsm);
+  await standIn.close();
+});
+beforeEach(() => tracing.reset());
+
+const ours = () => new openaiEsm.OpenAI({ apiKey: 'sk-x', baseURL: `${standIn.url}/v1`, maxRetries: 0 });
+const theirs = () => new baseline.OpenAI({ apiKey: 'sk-x', baseURL: `${standIn.url}/v1`, maxRetries: 0 });
+const body = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'hi' }], stream: true as const };
+
+async function collect(iterable: AsyncIterable<unknown>) {
+  const out: unknown[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+async function expectedChunks() {
+  return collect(await theirs().chat.completions.create(body));
+}
+
+async function onlySpan() {
+  const spans = await waitForSpans(tracing, 1);
+  await new Promise((r) => setTimeout(r, 20));
+  const again = await ourSpans(tracing);
+  assert.equal(again.length, 1, `expected exactly one span, got ${again.length}`);
+  return spans[0]!;
+}
+
+it('tee(): both branches see every chunk, one span with usage', async () => {
+  const [left, right] = (await ours().chat.completions.create(body)).tee();
+  const [a, b] = await Promise.all([collect(left), collect(right)]);
+  const expected = await expectedChunks();
+  assert.deepEqual(a, expected);
+  assert.deepEqual(b, expected);
+  const span = await onlySpan();
+  assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
+});
+
+it('breaking out early: the span ends once, marked incomplete', async () => {
+  const stream = await ours().chat.completions.create(body);
+  for await (const _chunk of stream) break;
+  const span = await onlySpan();
+  assert.equal(span.attributes['llm_user_metrics.stream.incomplete'], true);
+  assert.equal(span.attributes['gen_ai.usage.input_tokens'], undefined);
+});
+
+it('controller.abort(): iteration stops as without us, the span ends', async () => {
+  const stream = await ours().chat.completions.create(body, { headers: { 'x-stand-in-delay-ms': '30' } });
+  const seen: unknown[] = [];
+  for await (const chunk of stream) {
+    seen.push(chunk);
+    stream.controller.abort();
+  }
+  assert.equal(seen.length, 1);
+  const span = await onlySpan();
+  assert.equal(span.attributes['llm_user_metrics.stream.incomplete'], true);
+});
+
+it('iterating twice: the second iteration fails as it does without us; one span', async () => {
+  const stream = await ours().chat.completions.create(body);
+  await collect(stream);
+  await assert.rejects(collect(stream), /consumed stream/);
+  const control = await theirs().chat.completions.create(body);
+  await collect(control);
+  await assert.rejects(collect(control), /consumed stream/);
+  const span = await onlySpan();
+  assert.equal(span.attributes['gen_ai.usage.input_tokens'], OPENAI_USAGE.input);
+});
+
+it('toReadableStream(): the same bytes as without us', async () => {
+  const read = async (stream: { toReadableStream(): ReadableStream }) => new Response(stream.toReadableStream()).text();
+  const mine = await read(await ours().chat.completions.create(body));
+  const control = await read(await theirs().chat.completions.create(body));
+  assert.equal(mine, control);
+  const span = await onlySpan();
+  assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
+});
+
+it('withResponse(): data is the stream, response the HTTP response', async () => {
+  const { data, response } = await ours().chat.completions.create(body).withResponse();
+  assert.equal(response.status, 200);
+  assert.deepEqual(await collect(data), await expectedChunks());
+  const span = await onlySpan();
+  assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
+});
+
+it('asResponse(): the raw SSE body is what the app would get without us, and usage is still counted', async () => {
+  const mine = await (await ours().chat.completions.create(body).asResponse()).text();
+  const control = await (await theirs().chat.completions.create(body).asResponse()).text();
+  assert.equal(mine, control);
+  assert.ok(mine.includes(STREAM_TEXT[0]));
+  const span = await onlySpan();
+  assert.equal(span.attributes['gen_ai.usage.input_tokens'], OPENAI_USAGE.input);
+});
+
+it('asResponse() on a plain call: the JSON body is untouched, usage from a clone', async () => {
+  const response = await ours().chat.completions.create({ ...body, stream: false }).asResponse();
+  const json = await response.json() as { usage: { prompt_tokens: number } };
+  assert.equal(json.usage.prompt_tokens, OPENAI_USAGE.input);
+  const span = await onlySpan();
+  assert.equal(span.attributes['gen_ai.usage.input_tokens'], OPENAI_USAGE.input);
+});
+
+it('chat.completions.stream() helper: counted once, finalChatCompletion as without us', async () => {
+  const final = await ours().chat.completions.stream({ model: 'gpt-4o-mini', messages: body.messages }).finalChatCompletion();
+  assert.equal(final.choices[0]!.message.content, STREAM_TEXT.join(''));
+  const span = await onlySpan();
+  assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
+});
+
+it('time to first chunk: measured from the call to the first event', async () => {
+  const stream = await ours().chat.completions.create(body, { headers: { 'x-stand-in-delay-ms': '40' } });
+  await collect(stream);
+  const span = await onlySpan();
+  const ttft = span.attributes['gen_ai.response.time_to_first_chunk'] as number;
+  const duration = span.duration[0] + span.duration[1] / 1e9;
+  assert.ok(ttft > 0 && ttft < duration - 0.1, `ttft ${ttft}s, duration ${duration}s`);
+});
+
+it('the app body object is not changed by the usage request', async () => {
+  const appBody = { ...body };
+  await collect(await ours().chat.completions.create(appBody));
+  assert.equal('stream_options' in appBody, false);
+  await onlySpan();
+});
