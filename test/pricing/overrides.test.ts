@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -33,20 +33,14 @@ function errorOf(content: string): string {
 }
 
 describe('loadPriceOverrides', () => {
-  it('loads the documented example', () => {
-    const path = writeFile(
-      'prices.json',
-      JSON.stringify([
-        { provider: 'openai', modelPrefix: 'ft:gpt-4o-mini', usdPerMillionTokens: { input: 0.3, output: 1.2, cacheRead: 0.15 }, note: 'fine-tune' },
-        { model: 'llama-3.1-8b-selfhosted', usdPerMillionTokens: { input: 0.05, output: 0.05 } },
-        { provider: 'anthropic', catalogueMultiplier: 0.8, note: 'negotiated 20% off list, 2026 contract' },
-        { provider: 'aws.bedrock', modelRegex: '(us|eu)\\.anthropic\\..*', catalogueMultiplier: 0.9 },
-      ]),
-    );
-    const overrides = loadPriceOverrides(path);
+  it('loads the example in docs/pricing.md', () => {
+    const doc = readFileSync(new URL('../../docs/pricing.md', import.meta.url), 'utf8');
+    const example = /```json\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(example !== undefined, 'no json example in docs/pricing.md');
+    const overrides = loadPriceOverrides(writeFile('prices.json', example));
     assert.equal(overrides.length, 4);
     assert.deepEqual(overrides[0]?.usdPerMillionTokens, { input: 0.3, output: 1.2, cacheRead: 0.15 });
-    assert.equal(overrides[2]?.catalogueMultiplier, 0.8);
+    assert.equal(overrides[3]?.catalogueMultiplier, 0.8);
   });
 
   it('loads an empty list', () => {
