@@ -1,0 +1,222 @@
+/**
+ * The processor's benchmark (`npm run bench`): realistic OTLP batches through the real HTTP server, beside the time
+ * to merely decode the same batches in this process; /metrics render time at 10,000 active users; RSS while
+ * 1,000,000 distinct user ids arrive. Figures are medians of several rounds, measured side by side in one run: the
+ * machines are shared and noisy, so compare ratios rather than absolute numbers.
+ *
+ *   npm run bench                 the full run (a few minutes)
+ *   npm run bench -- --quick      a smoke run with small counts, for checking the benchmark itself still works
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { decodeJson } from '../src/decode/json.ts';
+import { decodeProtobuf } from '../src/decode/protobuf.ts';
+import { ExportTraceServiceRequest } from '../src/decode/otlp-schema.ts';
+import { makeBatch, serializeJson, serializeProtobuf } from './fixtures.ts';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 2 : 5;
+const BATCHES = quick ? 4 : 16;
+const SENDS_PER_ROUND = quick ? 8 : 200;
+const CONCURRENCY = 4;
+const RENDER_USERS = quick ? 1000 : 10_000;
+const FLOOD_USERS = quick ? 20_000 : 1_000_000;
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+interface Processor { url: string; child: ChildProcess; stop(): Promise<void> }
+
+async function startProcessor(env: Record<string, string> = {}): Promise<Processor> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`processor exited with ${code}`)));
+  });
+  return {
+    url,
+    child,
+    stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); }),
+  };
+}
+
+/** CPU seconds (user + system) the process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Peak resident set size of the process so far, in MiB. */
+function peakRssMiB(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match![1]) / 1024;
+}
+
+async function post(url: string, body: Uint8Array, contentType: string): Promise<void> {
+  const response = await fetch(`${url}/v1/traces`, { method: 'POST', body, headers: { 'content-type': contentType } });
+  if (response.status !== 200) throw new Error(`export answered ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer();
+}
+
+/** Sends `count` bodies (cycling through `bodies`) with a few requests in flight, as a Collector would. */
+async function sendAll(url: string, bodies: readonly Uint8Array[], count: number, contentType: string): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const body = bodies[next++ % bodies.length]!;
+      await post(url, body, contentType);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const format = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** Decode-only floor: µs per span for decoding the same bodies in this process. */
+function decodeFloor(bodies: readonly Uint8Array[], decode: (body: Uint8Array) => { spans: unknown[] }): number {
+  const perRound: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    let spans = 0;
+    const started = performance.now();
+    for (let repeat = 0; repeat < 10; repeat++) for (const body of bodies) spans += decode(body).spans.length;
+    perRound.push(((performance.now() - started) * 1000) / spans);
+  }
+  return median(perRound);
+}
+
+async function ingestThroughput(encoding: 'protobuf' | 'json', bodies: readonly Uint8Array[], spansPerBody: number) {
+  const contentType = encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json';
+  const processor = await startProcessor();
+  try {
+    await sendAll(processor.url, bodies, bodies.length * 2, contentType); // warm-up: JIT, first users
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const cpuBefore = cpuSeconds(processor.child.pid!);
+      const started = performance.now();
+      await sendAll(processor.url, bodies, SENDS_PER_ROUND, contentType);
+      const seconds = (performance.now() - started) / 1000;
+      const spans = SENDS_PER_ROUND * spansPerBody;
+      wall.push(spans / seconds);
+      cpu.push(spans / (cpuSeconds(processor.child.pid!) - cpuBefore));
+    }
+    return { wall: median(wall), perCpuSecond: median(cpu), peakRss: peakRssMiB(processor.child.pid!) };
+  } finally {
+    await processor.stop();
+  }
+}
+
+/** An export of `count` LLM spans, user ids `first`..`first+count-1`, encoded with the processor's own schema. */
+function distinctUserBatch(first: number, count: number): Uint8Array {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const spans = [];
+  for (let index = 0; index < count; index++) {
+    const id = first + index;
+    const attribute = (key: string, value: object) => ({ key, value });
+    spans.push({
+      traceId: Buffer.from(id.toString(16).padStart(32, '0'), 'hex'),
+      spanId: Buffer.from((id + 1).toString(16).padStart(16, '0'), 'hex'),
+      name: 'chat gpt-4o-mini',
+      kind: 3,
+      startTimeUnixNano: String(now - 900_000_000n),
+      endTimeUnixNano: String(now),
+      attributes: [
+        attribute('gen_ai.operation.name', { stringValue: 'chat' }),
+        attribute('gen_ai.provider.name', { stringValue: 'openai' }),
+        attribute('gen_ai.request.model', { stringValue: 'gpt-4o-mini' }),
+        attribute('gen_ai.usage.input_tokens', { intValue: 1000 }),
+        attribute('gen_ai.usage.output_tokens', { intValue: 500 }),
+        attribute('user.id', { stringValue: `user-${id}@example.com` }),
+        attribute('llm_user_metrics.property.plan', { stringValue: ['free', 'pro', 'premium'][id % 3] }),
+      ],
+    });
+  }
+  return ExportTraceServiceRequest.encode({
+    resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'bench' }, spans }] }],
+  }).finish();
+}
+
+async function renderTime() {
+  const processor = await startProcessor({ MAX_USERS: String(RENDER_USERS * 2) });
+  try {
+    for (let first = 0; first < RENDER_USERS; first += 500) {
+      await post(processor.url, distinctUserBatch(first, Math.min(500, RENDER_USERS - first)), 'application/x-protobuf');
+    }
+    const times: number[] = [];
+    let bytes = 0;
+    let series = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const started = performance.now();
+      const text = await (await fetch(`${processor.url}/metrics`)).text();
+      times.push(performance.now() - started);
+      bytes = text.length;
+      series = text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
+    }
+    return { ms: median(times), bytes, series };
+  } finally {
+    await processor.stop();
+  }
+}
+
+async function floodRss() {
+  const processor = await startProcessor();
+  try {
+    const started = performance.now();
+    let sent = 0;
+    const inFlight = new Set<Promise<void>>();
+    for (let first = 0; first < FLOOD_USERS; first += 512) {
+      const send = post(processor.url, distinctUserBatch(first, Math.min(512, FLOOD_USERS - first)), 'application/x-protobuf')
+        .then(() => { inFlight.delete(send); });
+      inFlight.add(send);
+      if (inFlight.size >= CONCURRENCY) await Promise.race(inFlight);
+      sent += Math.min(512, FLOOD_USERS - first);
+    }
+    await Promise.all(inFlight);
+    const metrics = await (await fetch(`${processor.url}/metrics`)).text();
+    const overflow = Number(/^llm_user_overflow_requests_total (\d+)/m.exec(metrics)?.[1]);
+    return { users: sent, seconds: (performance.now() - started) / 1000, peakRss: peakRssMiB(processor.child.pid!), overflow };
+  } finally {
+    await processor.stop();
+  }
+}
+
+async function main() {
+  console.log(`llm-user-metrics benchmark${quick ? ' (quick)' : ''}: Node ${process.version}, ${ROUNDS} rounds, medians\n`);
+  const batches = Array.from({ length: BATCHES }, (_, index) => makeBatch({ spans: 512, users: 1000, seed: index + 1 }));
+  const protobufBodies = batches.map(serializeProtobuf);
+  const jsonBodies = batches.map(serializeJson);
+
+  console.log('Ingest: 512-span batches (~90% LLM spans, 1,000 users), 4 requests in flight, processor in its own process');
+  console.log('| encoding | decode floor µs/span | decode floor spans/s | ingest spans/s (wall) | ingest spans per CPU-second | ratio floor/ingest (CPU) | peak RSS MiB |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const [encoding, bodies, decode] of [
+    ['protobuf', protobufBodies, decodeProtobuf],
+    ['json', jsonBodies, decodeJson],
+  ] as const) {
+    const floorMicros = decodeFloor(bodies, decode);
+    const ingest = await ingestThroughput(encoding, bodies, 512);
+    const floorRate = 1e6 / floorMicros;
+    console.log(`| ${encoding} | ${format(floorMicros, 2)} | ${format(floorRate)} | ${format(ingest.wall)} | ${format(ingest.perCpuSecond)} | ${format(floorRate / ingest.perCpuSecond, 2)}x | ${format(ingest.peakRss)} |`);
+  }
+
+  const render = await renderTime();
+  console.log(`\n/metrics with ${format(RENDER_USERS)} active users: ${format(render.ms, 1)} ms per scrape (${format(render.series)} series, ${format(render.bytes / 1e6, 1)} MB)`);
+
+  const flood = await floodRss();
+  console.log(`${format(flood.users)} distinct user ids (MAX_USERS default): peak RSS ${format(flood.peakRss)} MiB, ${format(flood.overflow)} calls folded into __overflow__, ${format(flood.seconds, 1)} s`);
+}
+
+await main();
