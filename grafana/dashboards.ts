@@ -314,7 +314,7 @@ function overview(): JsonObject {
       `sum by (plan) (${profitPerUser(USER)})`, '{{plan}}'),
 
     row('Users'),
-    table('Users', 'Per user over the range: cost, requests, tokens, latency, errors, first and last seen, models used. Sort by any column; click a user to open their detail.', [
+    table('Users', 'Per user over the range: what did they cost, how many calls and tokens, how fast, how many failed, when were they first and last seen, how many models? Sort by any column; click a user for their detail.', [
       { name: 'Cost', unit: 'currencyUSD', expr: `sum by (user_id, plan) (${cost()})` },
       { name: 'Requests', unit: 'short', expr: `sum by (user_id, plan) (${requests()})` },
       { name: 'Tokens in', unit: 'count:tokens', expr: `sum by (user_id, plan) (${inRange('llm_tokens_total', `${CALL}, type=~"input|cache_read|cache_write"`)})` },
