@@ -1,0 +1,136 @@
+import type { PricedUsage } from '../../pricing/priced-usage.ts';
+import type { UsageRecord } from '../../sources/usage-record.ts';
+
+/**
+ * The durable usage ledger: exact per-user totals for billing. The processor depends on this interface only, so a
+ * PostgreSQL ledger (several replicas, one database) can be added beside the SQLite one without touching the rest.
+ */
+export interface UsageLedger {
+  /**
+   * Deduplicates by trace id + span id over the dedup window, durably commits the aggregates of the records not
+   * seen before, and resolves with those (the same objects, in order). Rejects when nothing could be committed:
+   * then none of `records` counted and the exporter should retry.
+   */
+  commit(records: readonly PricedUsage[]): Promise<PricedUsage[]>;
+  /**
+   * Durably parks calls that wait for their user to arrive on an ancestor span, so that a kill -9 does not lose
+   * them once acknowledged. Resolves with the ones newly parked (already committed or already parked ones are not).
+   * A parked call leaves the parking in the transaction that commits it.
+   */
+  park(records: readonly UsageRecord[]): Promise<UsageRecord[]>;
+  /** Calls parked and not committed yet, oldest first: after a restart the attribution stage takes them back. */
+  parked(): Promise<UsageRecord[]>;
+  /** One page of users with their totals over a time range. */
+  users(query: UsersQuery): Promise<UsersPage>;
+  /** One user's totals, daily series and splits; undefined when the ledger has never seen the user. */
+  user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined>;
+  /** Commits what is queued, then closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * What a ledger in this process can offer the Prometheus metrics so that their per-user counters continue from the
+ * ledger's all-time totals after a restart. Synchronous on purpose: the metrics create a user entry synchronously.
+ * A ledger shared by several replicas must not offer it (each replica would expose the whole total).
+ */
+export interface MetricsRestoreSource {
+  /** The user's all-time totals per series, or undefined for a user the ledger has never seen. */
+  seedUser(userId: string): UserSeed | undefined;
+  /** Users whose latest call ended at or after `sinceMs`, most recent first, at most `limit`. */
+  recentUsers(sinceMs: number, limit: number): Array<{ userId: string; lastSeenMs: number }>;
+}
+
+export interface UserSeed {
+  readonly series: readonly SeriesTotals[];
+  /**
+   * True for a record already inside these totals: committed by the ledger before the seed was read but not yet
+   * handed to the metrics. Without it a user whose entry is created by their own first call would count it twice.
+   */
+  alreadyCounted(record: PricedUsage): boolean;
+}
+
+/** All-time totals of one series: one user, provider, model, operation, status and property set. */
+export interface SeriesTotals {
+  readonly provider: string;
+  readonly model: string;
+  readonly operation: string;
+  readonly isError: boolean;
+  readonly properties: Readonly<Record<string, string>>;
+  readonly requests: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly costNanoUsd: number;
+  /** Sum of call durations, in whole microseconds. */
+  readonly durationMicros: number;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+}
+
+/** Which calls a query counts: end time in [fromMs, toMs), and every listed property equal to its value. */
+export interface UsageFilter {
+  /** Inclusive, on a whole UTC hour; undefined for no lower bound. */
+  readonly fromMs: number | undefined;
+  /** Exclusive, on a whole UTC hour; undefined for no upper bound. */
+  readonly toMs: number | undefined;
+  /** [name, value] pairs; a call without the property matches the value ''. */
+  readonly properties: ReadonlyArray<readonly [string, string]>;
+}
+
+export const USER_SORT_COLUMNS = [
+  'userId', 'requests', 'errors', 'errorRate', 'costUsd', 'costNanoUsd', 'inputTokens', 'outputTokens',
+  'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens', 'totalTokens', 'unpricedRequests', 'avgLatencyMs',
+  'firstSeen', 'lastSeen', 'activeDays', 'avgRequestsPerDay', 'avgTokensPerRequest',
+] as const;
+export type UserSortColumn = (typeof USER_SORT_COLUMNS)[number];
+
+export interface UsersQuery extends UsageFilter {
+  readonly sort: UserSortColumn;
+  readonly order: 'asc' | 'desc';
+  /** undefined: every user from `offset` on. */
+  readonly limit: number | undefined;
+  readonly offset: number;
+}
+
+/** Integer sums over a set of calls, as the ledger stores them. */
+export interface UsageSums {
+  readonly requests: number;
+  readonly errors: number;
+  readonly unpricedRequests: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  /** Part of outputTokens. */
+  readonly reasoningTokens: number;
+  readonly costNanoUsd: number;
+  readonly durationMicros: number;
+}
+
+export interface UserTotals extends UsageSums {
+  readonly userId: string;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  /** Distinct UTC days with at least one counted call. */
+  readonly activeDays: number;
+}
+
+export interface UsersPage {
+  readonly users: UserTotals[];
+  /** Users matching the filter, before paging. */
+  readonly total: number;
+}
+
+export interface UserDetail {
+  readonly totals: UserTotals | undefined;
+  /** One entry per UTC day with calls, ascending. */
+  readonly daily: Array<UsageSums & { readonly day: string }>;
+  readonly byModel: Array<UsageSums & { readonly provider: string; readonly model: string }>;
+  /** One entry per property name and value the user's calls carried. */
+  readonly byProperty: Array<UsageSums & { readonly name: string; readonly value: string }>;
+}
+
+export class LedgerClosedError extends Error {
+  override name = 'LedgerClosedError';
+}

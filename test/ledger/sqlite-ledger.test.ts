@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { canonicalProperties, foldIntoHourlyDeltas, spanKey } from '../../src/sinks/ledger/aggregate.ts';
+import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
+import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
+import { priced } from './records.ts';
+
+const ALL_TIME: UsersQuery = { fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 };
+const HOUR = 3_600_000;
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-test-'));
+  dirs.push(dir);
+  return dir;
+}
+after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }); });
+
+function openLedger(dataDir: string, now?: () => number): SqliteLedger {
+  return new SqliteLedger({ dataDir, dedupWindowHours: 24, synchronous: 'normal', ...(now ? { now } : {}) });
+}
+
+describe('ledger aggregation helpers', () => {
+  it('writes the same properties in any key order as the same text', () => {
+    assert.equal(canonicalProperties({ b: '2', a: '1' }), canonicalProperties({ a: '1', b: '2' }));
+    assert.notEqual(canonicalProperties({ a: '1' }), canonicalProperties({ a: '1', b: '' }));
+  });
+
+  it('keys hex span ids as 24 bytes and other ids without colliding', () => {
+    assert.equal(spanKey('4BF92F3577B34DA6A3CE929D0E0E4736', '00F067AA0BA902B7').length, 24);
+    assert.deepEqual(spanKey('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'), spanKey('4BF92F3577B34DA6A3CE929D0E0E4736', '00F067AA0BA902B7'));
+    assert.notDeepEqual(spanKey('ab', 'cd'), spanKey('a', 'bcd'));
+  });
+
+  it('folds calls per series and UTC hour, in integers', () => {
+    const base = Date.UTC(2026, 0, 31, 23, 10);
+    const deltas = [...foldIntoHourlyDeltas([
+      priced({ endTimeMs: base, costNanoUsd: 1 }),
+      priced({ endTimeMs: base + 40 * 60_000, costNanoUsd: 2 }),
+      priced({ endTimeMs: base + 60 * 60_000, costNanoUsd: 4, isError: true }),
+      priced({ endTimeMs: base + 60 * 60_000, costNanoUsd: 8, durationSeconds: 0.1234567 }),
+    ]).values()];
+    // 23:10 and 23:50 share an hour; the error is a series of its own.
+    assert.deepEqual(deltas.map((delta) => [delta.hour - Math.floor(base / HOUR), delta.series.isError, delta.requests, delta.costNanoUsd]),
+      [[0, false, 2, 3], [1, true, 1, 4], [1, false, 1, 8]]);
+    assert.equal(deltas[2]!.durationMicros, 123_457, "whole microseconds");
+  });
+});
+
+describe('SqliteLedger', () => {
+  it('commits new calls, drops retried ones, and resolves each export with its new calls', async () => {
+    const ledger = openLedger(tempDir());
+    const first = [priced(), priced({ userId: 'bob' })];
+    assert.deepEqual(await ledger.commit(first), first);
+    const retry = first.map((record) => ({ ...record }));
+    const [again, fresh] = await Promise.all([ledger.commit(retry), ledger.commit([priced({ userId: 'bob', costNanoUsd: 7 })])]);
+    assert.deepEqual(again, [], 'a retried export adds nothing');
+    assert.equal(fresh.length, 1);
+    const page = await ledger.users(ALL_TIME);
+    assert.deepEqual(page.users.map((user) => [user.userId, user.requests, user.costNanoUsd]), [['alice', 1, 45_000], ['bob', 2, 45_007]]);
+    assert.equal(page.total, 2);
+    await ledger.close();
+  });
+
+  it('drops a call repeated inside one export', async () => {
+    const ledger = openLedger(':memory:');
+    const call = priced();
+    assert.equal((await ledger.commit([call, { ...call }])).length, 1);
+    assert.equal((await ledger.users(ALL_TIME)).users[0]!.requests, 1);
+    await ledger.close();
+  });
+
+  it('keeps its totals and its dedup memory across a reopen of the same directory', async () => {
+    const dir = tempDir();
+    const call = priced({ userId: 'carol' });
+    const ledger = openLedger(dir);
+    await ledger.commit([call]);
+    await ledger.close();
+    const reopened = openLedger(dir);
+    assert.deepEqual(await reopened.commit([{ ...call }]), []);
+    assert.equal((await reopened.users(ALL_TIME)).users[0]!.requests, 1);
+    await reopened.close();
+  });
+
+  it('refuses a second processor on the same directory with a clear message', async () => {
+    const dir = tempDir();
+    const ledger = openLedger(dir);
+    await ledger.commit([priced()]);
+    assert.throws(() => new SqliteLedger({ dataDir: dir, dedupWindowHours: 1, synchronous: 'normal' }), /in use by another process/);
+    await ledger.close();
+  });
+
+  it('remembers span ids for at least the dedup window, then forgets them', async () => {
+    let now = Date.UTC(2026, 5, 1);
+    const ledger = new SqliteLedger({ dataDir: ':memory:', dedupWindowHours: 2, synchronous: 'normal', now: () => now });
+    const call = priced();
+    await ledger.commit([call]);
+    now += 2 * HOUR + 1; // one rotation: the call's generation becomes the older one, still consulted
+    await ledger.commit([priced()]);
+    assert.deepEqual(await ledger.commit([{ ...call }]), [], 'still a duplicate after one window');
+    now += 2 * HOUR + 1; // second rotation drops the generation holding the call
+    await ledger.commit([priced()]);
+    assert.equal((await ledger.commit([{ ...call }])).length, 1, 'past two windows the id is forgotten');
+    await ledger.close();
+  });
+
+  it('cuts ranges at UTC month boundaries, by the hour each call ended in', async () => {
+    const ledger = openLedger(':memory:');
+    await ledger.commit([
+      priced({ userId: 'm', endTimeMs: Date.UTC(2026, 0, 31, 23, 59, 59, 999), costNanoUsd: 1 }),
+      priced({ userId: 'm', endTimeMs: Date.UTC(2026, 1, 1, 0, 0, 0), costNanoUsd: 10 }),
+      priced({ userId: 'm', endTimeMs: Date.UTC(2026, 1, 28, 23, 30), costNanoUsd: 100 }),
+      priced({ userId: 'm', endTimeMs: Date.UTC(2026, 2, 1, 0, 0), costNanoUsd: 1000 }),
+    ]);
+    const february = await ledger.users({ ...ALL_TIME, fromMs: Date.UTC(2026, 1, 1), toMs: Date.UTC(2026, 2, 1) });
+    assert.equal(february.users[0]!.costNanoUsd, 110);
+    assert.equal(february.users[0]!.requests, 2);
+    assert.equal(february.users[0]!.activeDays, 2);
+    assert.equal(february.users[0]!.firstSeenMs, Date.UTC(2026, 1, 1));
+    const january = await ledger.users({ ...ALL_TIME, fromMs: Date.UTC(2026, 0, 1), toMs: Date.UTC(2026, 1, 1) });
+    assert.equal(january.users[0]!.costNanoUsd, 1);
+    assert.deepEqual((await ledger.users({ ...ALL_TIME, fromMs: Date.UTC(2026, 3, 1), toMs: Date.UTC(2026, 4, 1) })), { users: [], total: 0 });
+    await ledger.close();
+  });
+
+  it('filters by properties, a missing property matching the empty value', async () => {
+    const ledger = openLedger(':memory:');
+    await ledger.commit([
+      priced({ userId: 'p1', properties: { plan: 'premium', feature: 'search' }, costNanoUsd: 5 }),
+      priced({ userId: 'p1', properties: { plan: 'free' }, costNanoUsd: 7 }),
+      priced({ userId: 'p2', properties: { plan: 'premium' }, costNanoUsd: 11 }),
+      priced({ userId: 'p3', properties: {}, costNanoUsd: 13 }),
+    ]);
+    const premium = await ledger.users({ ...ALL_TIME, properties: [['plan', 'premium']] });
+    assert.deepEqual(premium.users.map((user) => [user.userId, user.costNanoUsd]), [['p1', 5], ['p2', 11]]);
+    const both = await ledger.users({ ...ALL_TIME, properties: [['plan', 'premium'], ['feature', 'search']] });
+    assert.deepEqual(both.users.map((user) => user.userId), ['p1']);
+    const noPlan = await ledger.users({ ...ALL_TIME, properties: [['plan', '']] });
+    assert.deepEqual(noPlan.users.map((user) => user.userId), ['p3']);
+    await ledger.close();
+  });
+
+  it('sorts by any column either way and pages with a stable order and the full total', async () => {
+    const ledger = openLedger(':memory:');
+    const calls = [];
+    for (let index = 0; index < 7; index++) {
+      for (let call = 0; call <= index % 3; call++) calls.push(priced({ userId: `u${index}`, costNanoUsd: 1000 * (7 - index), input: 10 * index }));
+    }
+    await ledger.commit(calls);
+    const byCost = await ledger.users({ ...ALL_TIME, sort: 'costUsd', order: 'desc', limit: 3, offset: 0 });
+    assert.equal(byCost.total, 7);
+    assert.deepEqual(byCost.users.map((user) => user.userId), ['u2', 'u1', 'u0']);
+    const byRequests = await ledger.users({ ...ALL_TIME, sort: 'requests', order: 'asc', limit: 2, offset: 2 });
+    assert.deepEqual(byRequests.users.map((user) => [user.userId, user.requests]), [['u6', 1], ['u1', 2]]);
+    const byTokens = await ledger.users({ ...ALL_TIME, sort: 'avgTokensPerRequest', order: 'desc', limit: 1, offset: 0 });
+    assert.equal(byTokens.users[0]!.userId, 'u6');
+    const pastTheEnd = await ledger.users({ ...ALL_TIME, limit: 5, offset: 50 });
+    assert.deepEqual(pastTheEnd, { users: [], total: 7 });
+    await ledger.close();
+  });
+
+  it('gives one user\'s daily series and splits by model and property', async () => {
+    const ledger = openLedger(':memory:');
+    await ledger.commit([
+      priced({ userId: 'd', endTimeMs: Date.UTC(2026, 4, 1, 10), model: 'gpt-4o', costNanoUsd: 30, properties: { plan: 'pro', feature: 'chat' } }),
+      priced({ userId: 'd', endTimeMs: Date.UTC(2026, 4, 1, 20), costNanoUsd: 3, isError: true }),
+      priced({ userId: 'd', endTimeMs: Date.UTC(2026, 4, 3, 1), costNanoUsd: 4, properties: { plan: 'free' } }),
+      priced({ userId: 'e', costNanoUsd: 99 }),
+    ]);
+    const detail = await ledger.user('d', { fromMs: undefined, toMs: undefined, properties: [] });
+    assert.ok(detail?.totals);
+    assert.equal(detail.totals.requests, 3);
+    assert.equal(detail.totals.errors, 1);
+    assert.deepEqual(detail.daily.map((day) => [day.day, day.requests, day.costNanoUsd]), [['2026-05-01', 2, 33], ['2026-05-03', 1, 4]]);
+    assert.deepEqual(detail.byModel.map((model) => [model.model, model.costNanoUsd]), [['gpt-4o', 30], ['gpt-4o-mini', 7]]);
+    assert.deepEqual(detail.byProperty.map((entry) => [entry.name, entry.value, entry.requests, entry.costNanoUsd]),
+      [['feature', 'chat', 1, 30], ['plan', 'pro', 2, 33], ['plan', 'free', 1, 4]]);
+    assert.equal(await ledger.user('nobody', { fromMs: undefined, toMs: undefined, properties: [] }), undefined);
+    const outside = await ledger.user('d', { fromMs: Date.UTC(2027, 0, 1), toMs: undefined, properties: [] });
+    assert.equal(outside?.totals, undefined, 'a known user with no calls in range has no totals');
+    await ledger.close();
+  });
+
+  it('seeds a user with all-time totals per series and knows which committed calls they already hold', async () => {
+    const ledger = openLedger(':memory:');
+    const earlier = priced({ userId: 's', costNanoUsd: 10, durationSeconds: 0.5 });
+    await ledger.commit([earlier, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
+    const seed = ledger.seedUser('s');
+    assert.ok(seed);
+    assert.equal(seed.series.length, 1);
+    assert.deepEqual([seed.series[0]!.requests, seed.series[0]!.costNanoUsd, seed.series[0]!.durationMicros], [2, 30, 750_000]);
+    assert.equal(seed.alreadyCounted(earlier), true);
+    const later = priced({ userId: 's' });
+    await ledger.commit([later]);
+    assert.equal(seed.alreadyCounted(later), false, 'committed after the seed was read');
+    assert.equal(seed.alreadyCounted(priced({ userId: 's' })), false, 'never committed');
+    assert.equal(ledger.seedUser('unknown'), undefined);
+    assert.deepEqual(ledger.recentUsers(Date.UTC(2026, 10, 26, 13), 10).map((user) => user.userId), ['s']);
+    await ledger.close();
+  });
+
+  it('keeps parked calls across a reopen until they are committed, and never parks a committed one', async () => {
+    const dir = tempDir();
+    const waiting = priced({ userId: undefined });
+    const done = priced();
+    const ledger = openLedger(dir);
+    await ledger.commit([done]);
+    assert.deepEqual(await ledger.park([waiting, { ...done }]), [waiting]);
+    await ledger.close();
+    const reopened = openLedger(dir);
+    const back = await reopened.parked();
+    assert.deepEqual(back.map((record) => record.spanId), [waiting.spanId]);
+    assert.equal(back[0]!.userId, undefined);
+    await reopened.commit([{ ...waiting, userId: 'found-later' }]);
+    assert.deepEqual(await reopened.parked(), []);
+    await reopened.close();
+  });
+
+  it('rejects commits after close', async () => {
+    const ledger = openLedger(':memory:');
+    await ledger.close();
+    await assert.rejects(ledger.commit([priced()]), /closed/);
+  });
+});
