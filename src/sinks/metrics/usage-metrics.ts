@@ -12,27 +12,86 @@ export const TTFT_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
 /** Distinct provider/model pairs kept in the unpriced counter before the rest fold into model="__other__". */
 const MAX_UNPRICED_SERIES = 1000;
 
+/**
+ * A user's all-time totals for one provider, model, operation and property set, as a durable store (the ledger)
+ * knows them: the counters of a user whose series are (re)created start from these instead of zero.
+ */
+export interface UserSeriesSeed {
+  readonly provider: string;
+  readonly model: string;
+  readonly operation: string;
+  readonly properties: Readonly<Record<string, string>>;
+  /** Calls, errors included. */
+  readonly requests: number;
+  readonly errors: number;
+  readonly costNanoUsd: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly durationSumSeconds: number;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+}
+
 export interface UsageMetricsOptions {
   readonly propertyLabels: readonly string[];
   readonly maxUsers: number;
   readonly userTtlSeconds: number;
   readonly userLabel: UserLabelPolicy;
   readonly planPricesUsd: Readonly<Record<string, number>>;
+  /** Totals to start a user's counters from when their series are created (after a restart or an eviction). */
+  readonly seedUser?: (userId: string) => Iterable<UserSeriesSeed>;
 }
 
-/** Everything kept for one user; series keys are the label text after `user_id="..."`. */
+/**
+ * The label text shared by every call of one provider, model and property set, rendered once and reused: the
+ * per-call work is then a few map lookups on strings whose hashes V8 already knows.
+ */
+interface Shape {
+  /** `,provider="..",model=".."` */
+  readonly modelLabels: string;
+  /** `,plan="..",feature=".."` (the configured properties, in order) */
+  readonly propertyLabels: string;
+  /** modelLabels + propertyLabels */
+  readonly perModel: string;
+  readonly tokenKeys: readonly string[];
+  readonly operations: OperationShape[];
+  timeToFirstToken: Histogram | undefined;
+}
+
+interface OperationShape {
+  readonly operation: string;
+  readonly okKey: string;
+  readonly errorKey: string;
+  /** `provider="..",model="..",operation="..",<properties>` for the per-model histogram. */
+  readonly histogramLabels: string;
+  readonly durations: Histogram;
+}
+
+/** One user's counters for one shape. */
+interface SeriesCounters {
+  readonly shape: Shape;
+  readonly requests: Array<{ readonly operation: OperationShape; ok: number; error: number }>;
+  costNanoUsd: number;
+  readonly tokens: number[];
+  durationSum: number;
+  durationCount: number;
+}
+
 interface UserEntry {
   /** `user_id="..."`, escaped, ready to render. */
   readonly userLabels: string;
   lastActivityMs: number;
-  readonly requests: Map<string, number>;
-  readonly costNanoUsd: Map<string, number>;
-  readonly tokens: Map<string, number>;
-  readonly latency: Map<string, { sum: number; count: number }>;
+  readonly series: Map<Shape, SeriesCounters>;
+  /** First and last seen per property set, keyed by the shape's propertyLabels. */
   readonly seen: Map<string, { first: number; last: number }>;
 }
 
 const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_write'] as const;
+/** Distinct provider / model / property-value combinations kept; the rest are counted under OTHER. */
+const MAX_SHAPES = 100_000;
+const OTHER = '__other__';
 
 /**
  * The per-user Prometheus families, kept in plain maps with pre-rendered label text. prom-client renders 10,000
@@ -42,10 +101,10 @@ const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_write'] as const;
 export class UsageMetrics {
   private readonly options: UsageMetricsOptions;
   private readonly users = new Map<string, UserEntry>();
-  private readonly durations = new Map<string, Histogram>();
-  private readonly timesToFirstToken = new Map<string, Histogram>();
+  /** provider -> model -> property value... -> Shape */
+  private readonly shapeTree = new Map<string, unknown>();
+  private readonly shapes: Shape[] = [];
   private readonly unpriced = new Map<string, number>();
-  private readonly modelLabelCache = new Map<string, string>();
   private overflowRequests = 0;
   private evictedUsers = 0;
 
@@ -60,44 +119,32 @@ export class UsageMetrics {
   record(usage: PricedUsage, nowMs: number = Date.now()): void {
     const user = this.userEntry(usage.userId ?? NO_USER_ID, nowMs);
     user.lastActivityMs = nowMs;
-    const modelLabels = this.modelLabels(usage.provider, usage.model);
-    const propertyLabels = this.propertyLabels(usage.properties);
-    const status = usage.isError ? 'error' : 'ok';
-
-    increment(user.requests, `${modelLabels}${labelPair('operation', usage.operation)},status="${status}"${propertyLabels}`, 1);
-    const perModel = modelLabels + propertyLabels;
-    increment(user.costNanoUsd, perModel, usage.costNanoUsd);
+    const shape = this.shapeOf(usage.provider, usage.model, usage.properties);
+    const counters = this.countersOf(user, shape);
+    const operation = operationOf(shape, usage.operation);
+    const requests = requestCountersOf(counters, operation);
+    if (usage.isError) requests.error++;
+    else requests.ok++;
+    counters.costNanoUsd += usage.costNanoUsd;
     const { tokens } = usage;
-    const counts = [tokens.input, tokens.output, tokens.cacheRead, tokens.cacheWrite];
-    for (let index = 0; index < TOKEN_TYPES.length; index++) {
-      increment(user.tokens, `${modelLabels},type="${TOKEN_TYPES[index]}"${propertyLabels}`, counts[index]!);
-    }
-    const latency = user.latency.get(perModel);
-    if (latency) {
-      latency.sum += usage.durationSeconds;
-      latency.count += 1;
-    } else {
-      user.latency.set(perModel, { sum: usage.durationSeconds, count: 1 });
-    }
-    const seenAt = usage.endTimeMs / 1000;
-    const seen = user.seen.get(propertyLabels);
-    if (seen) {
-      if (seenAt < seen.first) seen.first = seenAt;
-      if (seenAt > seen.last) seen.last = seenAt;
-    } else {
-      user.seen.set(propertyLabels, { first: seenAt, last: seenAt });
-    }
+    counters.tokens[0]! += tokens.input;
+    counters.tokens[1]! += tokens.output;
+    counters.tokens[2]! += tokens.cacheRead;
+    counters.tokens[3]! += tokens.cacheWrite;
+    counters.durationSum += usage.durationSeconds;
+    counters.durationCount++;
+    markSeen(user, shape.propertyLabels, usage.endTimeMs);
 
-    const histogramLabels = `${modelLabels.slice(1)}${labelPair('operation', usage.operation)}${propertyLabels}`;
-    observe(this.durations, histogramLabels, DURATION_BUCKETS_SECONDS, usage.durationSeconds);
+    operation.durations.observe(usage.durationSeconds);
     if (usage.timeToFirstTokenSeconds !== undefined) {
-      observe(this.timesToFirstToken, modelLabels.slice(1) + propertyLabels, TTFT_BUCKETS_SECONDS, usage.timeToFirstTokenSeconds);
+      shape.timeToFirstToken ??= new Histogram(TTFT_BUCKETS_SECONDS);
+      shape.timeToFirstToken.observe(usage.timeToFirstTokenSeconds);
     }
     if (!usage.priced) {
-      const key = this.unpriced.size < MAX_UNPRICED_SERIES || this.unpriced.has(modelLabels)
-        ? modelLabels
-        : this.modelLabels(usage.provider, '__other__');
-      increment(this.unpriced, key, 1);
+      const key = this.unpriced.size < MAX_UNPRICED_SERIES || this.unpriced.has(shape.modelLabels)
+        ? shape.modelLabels
+        : labelPair('provider', usage.provider) + labelPair('model', OTHER);
+      this.unpriced.set(key, (this.unpriced.get(key) ?? 0) + 1);
     }
   }
 
@@ -115,22 +162,43 @@ export class UsageMetrics {
     return evicted;
   }
 
+  /** Creates the series of users that were active recently (at start-up, from the ledger), seeded by `seedUser`. */
+  restoreUsers(userIds: Iterable<string>, nowMs: number = Date.now()): void {
+    for (const userId of userIds) this.userEntry(userId, nowMs);
+  }
+
   /** Appends the exposition text of every family to `out`, one line per element. */
   render(out: string[]): void {
     const users = [...this.users.values()];
     family(out, 'llm_requests_total', 'counter', 'LLM calls per user, provider, model, operation and status (ok|error).');
-    for (const user of users) series(out, 'llm_requests_total', user.userLabels, user.requests, 1);
+    for (const user of users) {
+      for (const counters of user.series.values()) {
+        for (const requests of counters.requests) {
+          if (requests.ok > 0) out.push(`llm_requests_total{${user.userLabels}${requests.operation.okKey}} ${requests.ok}`);
+          if (requests.error > 0) out.push(`llm_requests_total{${user.userLabels}${requests.operation.errorKey}} ${requests.error}`);
+        }
+      }
+    }
     family(out, 'llm_cost_usd_total', 'counter', 'Cost of LLM calls in USD, per user, provider and model.');
-    for (const user of users) series(out, 'llm_cost_usd_total', user.userLabels, user.costNanoUsd, NANO_USD_PER_USD);
+    for (const user of users) {
+      for (const counters of user.series.values()) {
+        out.push(`llm_cost_usd_total{${user.userLabels}${counters.shape.perModel}} ${counters.costNanoUsd / NANO_USD_PER_USD}`);
+      }
+    }
     family(out, 'llm_tokens_total', 'counter',
       'Tokens per user, provider, model and type; types are disjoint (input excludes cache tokens, output includes reasoning).');
-    for (const user of users) series(out, 'llm_tokens_total', user.userLabels, user.tokens, 1);
-
+    for (const user of users) {
+      for (const counters of user.series.values()) {
+        for (let index = 0; index < TOKEN_TYPES.length; index++) {
+          out.push(`llm_tokens_total{${user.userLabels}${counters.shape.tokenKeys[index]}} ${counters.tokens[index]}`);
+        }
+      }
+    }
     family(out, 'llm_user_request_duration_seconds', 'summary', 'Duration of LLM calls per user, provider and model.');
     for (const user of users) {
-      for (const [key, latency] of user.latency) {
-        out.push(`llm_user_request_duration_seconds_sum{${user.userLabels}${key}} ${latency.sum}`);
-        out.push(`llm_user_request_duration_seconds_count{${user.userLabels}${key}} ${latency.count}`);
+      for (const counters of user.series.values()) {
+        out.push(`llm_user_request_duration_seconds_sum{${user.userLabels}${counters.shape.perModel}} ${counters.durationSum}`);
+        out.push(`llm_user_request_duration_seconds_count{${user.userLabels}${counters.shape.perModel}} ${counters.durationCount}`);
       }
     }
     family(out, 'llm_user_first_seen_timestamp_seconds', 'gauge', 'When the user was first seen (end of their first LLM call), Unix seconds.');
@@ -143,9 +211,13 @@ export class UsageMetrics {
     }
 
     family(out, 'llm_request_duration_seconds', 'histogram', 'Duration of LLM calls per provider, model and operation.');
-    for (const [labels, histogram] of this.durations) histogram.render('llm_request_duration_seconds', labels, out);
+    for (const shape of this.shapes) {
+      for (const operation of shape.operations) operation.durations.render('llm_request_duration_seconds', operation.histogramLabels, out);
+    }
     family(out, 'llm_time_to_first_token_seconds', 'histogram', 'Time to the first token of streamed LLM calls per provider and model.');
-    for (const [labels, histogram] of this.timesToFirstToken) histogram.render('llm_time_to_first_token_seconds', labels, out);
+    for (const shape of this.shapes) {
+      shape.timeToFirstToken?.render('llm_time_to_first_token_seconds', shape.perModel.slice(1), out);
+    }
 
     family(out, 'llm_unpriced_requests_total', 'counter', 'LLM calls whose model has no known price (counted at cost 0).');
     for (const [labels, count] of this.unpriced) out.push(`llm_unpriced_requests_total{${labels.slice(1)}} ${count}`);
@@ -175,51 +247,121 @@ export class UsageMetrics {
     const entry: UserEntry = {
       userLabels: labelPair('user_id', labelValue).slice(1),
       lastActivityMs: nowMs,
-      requests: new Map(),
-      costNanoUsd: new Map(),
-      tokens: new Map(),
-      latency: new Map(),
+      series: new Map(),
       seen: new Map(),
     };
     this.users.set(userId, entry);
+    if (this.options.seedUser && userId !== OVERFLOW_USER_ID) {
+      for (const seed of this.options.seedUser(userId)) this.applySeed(entry, seed);
+    }
     return entry;
   }
 
-  private modelLabels(provider: string, model: string): string {
-    const cacheKey = `${provider}\u0000${model}`;
-    let labels = this.modelLabelCache.get(cacheKey);
-    if (labels === undefined) {
-      if (this.modelLabelCache.size > 10_000) this.modelLabelCache.clear();
-      labels = labelPair('provider', provider) + labelPair('model', model);
-      this.modelLabelCache.set(cacheKey, labels);
+  private applySeed(user: UserEntry, seed: UserSeriesSeed): void {
+    const shape = this.shapeOf(seed.provider, seed.model, seed.properties);
+    const counters = this.countersOf(user, shape);
+    const requests = requestCountersOf(counters, operationOf(shape, seed.operation));
+    requests.ok += seed.requests - seed.errors;
+    requests.error += seed.errors;
+    counters.costNanoUsd += seed.costNanoUsd;
+    counters.tokens[0]! += seed.inputTokens;
+    counters.tokens[1]! += seed.outputTokens;
+    counters.tokens[2]! += seed.cacheReadTokens;
+    counters.tokens[3]! += seed.cacheWriteTokens;
+    counters.durationSum += seed.durationSumSeconds;
+    counters.durationCount += seed.requests;
+    markSeen(user, shape.propertyLabels, seed.firstSeenMs);
+    markSeen(user, shape.propertyLabels, seed.lastSeenMs);
+  }
+
+  private countersOf(user: UserEntry, shape: Shape): SeriesCounters {
+    let counters = user.series.get(shape);
+    if (!counters) {
+      counters = { shape, requests: [], costNanoUsd: 0, tokens: [0, 0, 0, 0], durationSum: 0, durationCount: 0 };
+      user.series.set(shape, counters);
     }
-    return labels;
+    return counters;
   }
 
-  private propertyLabels(properties: Readonly<Record<string, string>>): string {
-    let labels = '';
-    for (const name of this.options.propertyLabels) labels += labelPair(name, properties[name] ?? '');
-    return labels;
+  /** The shared Shape of a provider, model and property set, found through one map level per value. */
+  private shapeOf(provider: string, model: string, properties: Readonly<Record<string, string>>): Shape {
+    let level = this.shapeTree;
+    let node = descend(level, provider);
+    level = node;
+    node = descend(level, model);
+    for (const name of this.options.propertyLabels) {
+      level = node;
+      node = descend(level, properties[name] ?? '');
+    }
+    let shape = node.get(SHAPE) as Shape | undefined;
+    if (shape) return shape;
+    // Models and providers come from untrusted spans: past the bound, new ones share one "__other__" shape.
+    if (this.shapes.length >= MAX_SHAPES && !(provider === OTHER && model === OTHER)) return this.shapeOf(OTHER, OTHER, properties);
+    shape = this.newShape(provider, model, properties);
+    node.set(SHAPE, shape);
+    return shape;
+  }
+
+  private newShape(provider: string, model: string, properties: Readonly<Record<string, string>>): Shape {
+    const modelLabels = labelPair('provider', provider) + labelPair('model', model);
+    let propertyLabels = '';
+    for (const name of this.options.propertyLabels) propertyLabels += labelPair(name, properties[name] ?? '');
+    const shape: Shape = {
+      modelLabels,
+      propertyLabels,
+      perModel: modelLabels + propertyLabels,
+      tokenKeys: TOKEN_TYPES.map((type) => `${modelLabels},type="${type}"${propertyLabels}`),
+      operations: [],
+      timeToFirstToken: undefined,
+    };
+    this.shapes.push(shape);
+    return shape;
   }
 }
 
-function increment(map: Map<string, number>, key: string, by: number): void {
-  map.set(key, (map.get(key) ?? 0) + by);
+const SHAPE = '\u0000shape';
+
+function descend(level: Map<string, unknown>, key: string): Map<string, unknown> {
+  let next = level.get(key) as Map<string, unknown> | undefined;
+  if (!next) {
+    next = new Map();
+    level.set(key, next);
+  }
+  return next;
 }
 
-function observe(map: Map<string, Histogram>, key: string, bounds: readonly number[], value: number): void {
-  let histogram = map.get(key);
-  if (!histogram) {
-    histogram = new Histogram(bounds);
-    map.set(key, histogram);
+function operationOf(shape: Shape, operation: string): OperationShape {
+  for (const candidate of shape.operations) if (candidate.operation === operation) return candidate;
+  const operationLabel = labelPair('operation', operation);
+  const created: OperationShape = {
+    operation,
+    okKey: `${shape.modelLabels}${operationLabel},status="ok"${shape.propertyLabels}`,
+    errorKey: `${shape.modelLabels}${operationLabel},status="error"${shape.propertyLabels}`,
+    histogramLabels: `${shape.modelLabels.slice(1)}${operationLabel}${shape.propertyLabels}`,
+    durations: new Histogram(DURATION_BUCKETS_SECONDS),
+  };
+  shape.operations.push(created);
+  return created;
+}
+
+function requestCountersOf(counters: SeriesCounters, operation: OperationShape) {
+  for (const candidate of counters.requests) if (candidate.operation === operation) return candidate;
+  const created = { operation, ok: 0, error: 0 };
+  counters.requests.push(created);
+  return created;
+}
+
+function markSeen(user: UserEntry, propertyLabels: string, atMs: number): void {
+  const atSeconds = atMs / 1000;
+  const seen = user.seen.get(propertyLabels);
+  if (!seen) {
+    user.seen.set(propertyLabels, { first: atSeconds, last: atSeconds });
+    return;
   }
-  histogram.observe(value);
+  if (atSeconds < seen.first) seen.first = atSeconds;
+  if (atSeconds > seen.last) seen.last = atSeconds;
 }
 
 function family(out: string[], name: string, type: string, help: string): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-}
-
-function series(out: string[], name: string, userLabels: string, values: Map<string, number>, divisor: number): void {
-  for (const [key, value] of values) out.push(`${name}{${userLabels}${key}} ${divisor === 1 ? value : value / divisor}`);
 }
