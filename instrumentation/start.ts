@@ -2,7 +2,7 @@
  * Start-up: the ESM loader hook, the OpenTelemetry Node SDK (unless the app already registered a tracer provider),
  * our instrumentations, and flushing spans when a short-lived process ends.
  */
-import { register } from 'node:module';
+import { createRequire, register } from 'node:module';
 import { ProxyTracerProvider, trace, type TracerProvider } from '@opentelemetry/api';
 import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -57,11 +57,36 @@ function withTimeout(work: Promise<unknown>, ms: number): Promise<void> {
 
 let hookRegistered = false;
 
-/** The loader hook that lets `InstrumentationBase` patch ESM imports; it must precede the app's own imports. */
-export function registerEsmHook(): void {
-  if (hookRegistered) return;
+/** The packages whose ESM builds we patch; the hook leaves every other module alone. */
+export const ESM_HOOKED_MODULES = ['openai', '@anthropic-ai/sdk'];
+
+interface SyncHooks {
+  register(options?: { include?: string[] }): void;
+  supportsSyncHooks(): boolean;
+}
+
+/**
+ * The loader hook that lets `InstrumentationBase` patch ESM imports; it must precede the app's own imports.
+ * It must be the import-in-the-middle copy that @opentelemetry/instrumentation itself uses, so it is resolved from
+ * there. Its synchronous, in-thread form (Node >= 24.11.1) is preferred: no loader thread, no IPC per module, and no
+ * "hook has already been initialized" warning that the threaded hook prints when registered from `--require`.
+ */
+export function registerEsmHook(): 'sync' | 'threaded' {
+  if (hookRegistered) return 'sync';
   hookRegistered = true;
+  const requireFromHere = createRequire(import.meta.url);
+  try {
+    const requireFromInstrumentation = createRequire(requireFromHere.resolve('@opentelemetry/instrumentation'));
+    const hooks = requireFromInstrumentation('import-in-the-middle/register-hooks.mjs') as SyncHooks;
+    if (hooks.supportsSyncHooks()) {
+      hooks.register({ include: ESM_HOOKED_MODULES });
+      return 'sync';
+    }
+  } catch {
+    // An import-in-the-middle without synchronous hooks: the threaded one below.
+  }
   register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
+  return 'threaded';
 }
 
 function flushOnExit(started: StartedInstrumentation, timeoutMs: number): void {
