@@ -225,7 +225,7 @@ export function decodeProtobuf(body: Uint8Array): DecodedBatch {
   try {
     request = ExportTraceServiceRequest.decode(new OtlpReader(asBuffer(body))) as unknown as PbRequest;
   } catch (error) {
-    throw new DecodeError(`body is not an OTLP ExportTraceServiceRequest in protobuf: ${(error as Error).message}`);
+    throw new DecodeError(`invalid protobuf: ${(error as Error).message}`);
   }
   const spans: DecodedSpan[] = [];
   const rejected: RejectedSpan[] = [];
