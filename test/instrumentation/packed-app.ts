@@ -47,17 +47,24 @@ export async function makeTempRoot(): Promise<{ root: string; remove(): Promise<
 export interface AppRun { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
 /** Runs `node <flag> llm-user-metrics/instrumentation <file>` in the app folder with a clean environment. */
-export function runApp(dir: string, file: string, flag: '--require' | '--import', env: Record<string, string>, signalAfterMs?: number): Promise<AppRun> {
+/** With `sigtermOn`, the app gets SIGTERM as soon as its stdout contains that text. */
+export function runApp(dir: string, file: string, flag: '--require' | '--import', env: Record<string, string>, sigtermOn?: string): Promise<AppRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(NODE, [flag, 'llm-user-metrics/instrumentation', file], {
       cwd: dir, env: { PATH: dirname(NODE) + ':' + (process.env.PATH ?? ''), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    let signalled = false;
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      if (sigtermOn !== undefined && !signalled && stdout.includes(sigtermOn)) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
     child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
     const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    if (signalAfterMs !== undefined) setTimeout(() => child.kill('SIGTERM'), signalAfterMs).unref();
     child.once('error', reject);
     child.once('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stdout, stderr }); });
   });

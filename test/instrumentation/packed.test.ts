@@ -148,6 +148,24 @@ describe('packed package in fresh apps', { concurrency: 2 }, () => {
     });
   }
 
+  it('SIGTERM: a long-running app still delivers its spans, and dies by the signal as it would without us', async () => {
+    const user = 'user-sigterm';
+    await writeFile(join(apps.v7, 'long.cjs'), `const OpenAI = require('openai');
+const { withUser } = require('llm-user-metrics');
+const client = new OpenAI({ apiKey: process.env.SECRET_KEY, baseURL: process.env.STAND_IN + '/v1', maxRetries: 0 });
+withUser(process.env.APP_USER, () => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }))
+  .then(() => { console.log('ready'); setInterval(() => {}, 1000); });
+`);
+    const result = await runApp(apps.v7, 'long.cjs', '--require', env(user, 'basic'), 'ready');
+    assert.equal(result.signal, 'SIGTERM', result.stderr);
+    // The batch processor would have waited 5 s; the flush on SIGTERM sent the span before the process ended.
+    const text = await metricsFor(user, (t) => sumMetric(t, 'llm_requests_total', { user_id: user }) >= 1);
+    assert.equal(sumMetric(text, 'llm_requests_total', { user_id: user, status: 'ok' }), 1);
+  });
+
+});
+
+describe('what left the apps', () => {
   it('nothing secret left the apps: no API key, auth header, prompt or completion text in any export', () => {
     assert.ok(tap.bodies.length > 0);
     const exported = Buffer.concat(tap.bodies).toString('latin1');
