@@ -187,17 +187,22 @@ describe('SqliteLedger', () => {
   it('seeds a user with all-time totals per series and knows which committed calls they already hold', async () => {
     const ledger = openLedger(':memory:');
     const earlier = priced({ userId: 's', costNanoUsd: 10, durationSeconds: 0.5 });
-    await ledger.commit([earlier, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
+    const failed = priced({ userId: 's', costNanoUsd: 0, isError: true });
+    await ledger.commit([earlier, failed, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
+    const inFlight = priced({ userId: 's' });
+    const committing = ledger.commit([inFlight]);
+    await new Promise((resolve) => setImmediate(resolve));
     const seed = ledger.seedUser('s');
-    assert.ok(seed);
-    assert.equal(seed.series.length, 1);
-    assert.deepEqual([seed.series[0]!.requests, seed.series[0]!.costNanoUsd, seed.series[0]!.durationMicros], [2, 30, 750_000]);
-    assert.equal(seed.alreadyCounted(earlier), true);
+    await committing;
+    assert.deepEqual(seed.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
+      [[3, 0, 45_030, 1], [1, 1, 0, 0.25]]);
+    assert.equal(ledger.countedInSeed(earlier), true);
+    assert.equal(ledger.countedInSeed(inFlight), true, 'committed before the seed was read, handed to the metrics after');
     const later = priced({ userId: 's' });
     await ledger.commit([later]);
-    assert.equal(seed.alreadyCounted(later), false, 'committed after the seed was read');
-    assert.equal(seed.alreadyCounted(priced({ userId: 's' })), false, 'never committed');
-    assert.equal(ledger.seedUser('unknown'), undefined);
+    assert.equal(ledger.countedInSeed(later), false, 'committed after the seed was read');
+    assert.equal(ledger.countedInSeed(priced({ userId: 's' })), false, 'never committed');
+    assert.deepEqual(ledger.seedUser('unknown'), []);
     assert.deepEqual(ledger.recentUsers(Date.UTC(2026, 10, 26, 13), 10).map((user) => user.userId), ['s']);
     await ledger.close();
   });

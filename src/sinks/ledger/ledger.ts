@@ -30,40 +30,38 @@ export interface UsageLedger {
 
 /**
  * What a ledger in this process can offer the Prometheus metrics so that their per-user counters continue from the
- * ledger's all-time totals after a restart. Synchronous on purpose: the metrics create a user entry synchronously.
- * A ledger shared by several replicas must not offer it (each replica would expose the whole total).
+ * ledger's all-time totals after a restart or an eviction (UsageMetrics' `seedUser` and `countedInSeed` options).
+ * Synchronous on purpose: the metrics create a user entry synchronously. A ledger shared by several replicas must
+ * not offer it (each replica would expose the whole total, and Prometheus would add them up).
  */
 export interface MetricsRestoreSource {
-  /** The user's all-time totals per series, or undefined for a user the ledger has never seen. */
-  seedUser(userId: string): UserSeed | undefined;
+  /** The user's all-time totals per series; empty for a user the ledger has never seen. */
+  seedUser(userId: string): SeriesSeed[];
+  /**
+   * True for a call that is already inside its user's latest seed: committed before the seed was read, but handed
+   * to the metrics after. Without it a user whose entry is created by their own first call would count it twice.
+   */
+  countedInSeed(record: PricedUsage): boolean;
   /** Users whose latest call ended at or after `sinceMs`, most recent first, at most `limit`. */
   recentUsers(sinceMs: number, limit: number): Array<{ userId: string; lastSeenMs: number }>;
 }
 
-export interface UserSeed {
-  readonly series: readonly SeriesTotals[];
-  /**
-   * True for a record already inside these totals: committed by the ledger before the seed was read but not yet
-   * handed to the metrics. Without it a user whose entry is created by their own first call would count it twice.
-   */
-  alreadyCounted(record: PricedUsage): boolean;
-}
-
-/** All-time totals of one series: one user, provider, model, operation, status and property set. */
-export interface SeriesTotals {
+/** All-time totals of one user for one provider, model, operation, status and property set. */
+export interface SeriesSeed {
   readonly provider: string;
   readonly model: string;
   readonly operation: string;
-  readonly isError: boolean;
   readonly properties: Readonly<Record<string, string>>;
+  /** Calls, errors included. */
   readonly requests: number;
+  readonly errors: number;
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly cacheReadTokens: number;
   readonly cacheWriteTokens: number;
   readonly costNanoUsd: number;
-  /** Sum of call durations, in whole microseconds. */
-  readonly durationMicros: number;
+  /** Sum of call durations (kept in whole microseconds). */
+  readonly durationSumSeconds: number;
   readonly firstSeenMs: number;
   readonly lastSeenMs: number;
 }

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
-import { dayText, foldIntoHourlyDeltas, HOURS_PER_DAY, MS_PER_HOUR, spanKey, type HourlyDelta } from './aggregate.ts';
+import { dayText, foldIntoHourlyDeltas, ledgerUserId, HOURS_PER_DAY, MS_PER_HOUR, spanKey, type HourlyDelta } from './aggregate.ts';
 import {
   LedgerClosedError,
-  type MetricsRestoreSource, type SeriesTotals, type UsageFilter, type UsageLedger, type UsageSums,
-  type UserDetail, type UserSeed, type UserSortColumn, type UsersPage, type UsersQuery, type UserTotals,
+  type MetricsRestoreSource, type SeriesSeed, type UsageFilter, type UsageLedger, type UsageSums,
+  type UserDetail, type UserSortColumn, type UsersPage, type UsersQuery, type UserTotals,
 } from './ledger.ts';
 
 export const LEDGER_FILE_NAME = 'ledger.sqlite';
@@ -121,8 +121,13 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly propertySetIds = new Map<string, number>();
   private readonly seriesIds = new Map<string, number>();
-  /** Which group commit each committed record was in; read by UserSeed.alreadyCounted. */
+  /** Which group commit each committed record was in; read by countedInSeed. */
   private readonly commitSequenceOf = new WeakMap<UsageRecord, number>();
+  /**
+   * The group commit each user's latest seed was read after. Once a group's calls have reached the metrics the
+   * entries only cost memory, so the map is simply cleared when it grows large (a seed is at most MAX ids old).
+   */
+  private readonly seededAt = new Map<string, number>();
   private committedSequence = 0;
   private queue: QueuedWork[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
@@ -210,29 +215,36 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     return { totals: totalsRow === undefined ? undefined : toUserTotals(totalsRow), daily, byModel, byProperty: splitByProperty(byPropertySet) };
   }
 
-  seedUser(userId: string): UserSeed | undefined {
+  seedUser(userId: string): SeriesSeed[] {
     this.assertOpen();
-    const rows = this.statements.seriesTotals.all(userId) as Row[];
-    if (rows.length === 0) return undefined;
-    const series: SeriesTotals[] = rows.map((row) => ({
-      provider: String(row.provider),
-      model: String(row.model),
-      operation: String(row.operation),
-      isError: Number(row.is_error) === 1,
-      properties: JSON.parse(String(row.json)) as Record<string, string>,
-      requests: Number(row.requests),
-      inputTokens: Number(row.input_tokens),
-      outputTokens: Number(row.output_tokens),
-      cacheReadTokens: Number(row.cache_read_tokens),
-      cacheWriteTokens: Number(row.cache_write_tokens),
-      costNanoUsd: Number(row.cost_nano_usd),
-      durationMicros: Number(row.duration_us),
-      firstSeenMs: Number(row.first_seen_ms),
-      lastSeenMs: Number(row.last_seen_ms),
-    }));
-    const seededThrough = this.committedSequence;
-    const sequenceOf = this.commitSequenceOf;
-    return { series, alreadyCounted: (record) => (sequenceOf.get(record) ?? Infinity) <= seededThrough };
+    if (this.seededAt.size >= MAX_CACHED_IDS) this.seededAt.clear();
+    this.seededAt.set(userId, this.committedSequence);
+    return (this.statements.seriesTotals.all(userId) as Row[]).map((row) => {
+      const requests = Number(row.requests);
+      return {
+        provider: String(row.provider),
+        model: String(row.model),
+        operation: String(row.operation),
+        properties: JSON.parse(String(row.json)) as Record<string, string>,
+        requests,
+        errors: Number(row.is_error) === 1 ? requests : 0,
+        inputTokens: Number(row.input_tokens),
+        outputTokens: Number(row.output_tokens),
+        cacheReadTokens: Number(row.cache_read_tokens),
+        cacheWriteTokens: Number(row.cache_write_tokens),
+        costNanoUsd: Number(row.cost_nano_usd),
+        durationSumSeconds: Number(row.duration_us) / 1e6,
+        firstSeenMs: Number(row.first_seen_ms),
+        lastSeenMs: Number(row.last_seen_ms),
+      };
+    });
+  }
+
+  countedInSeed(record: PricedUsage): boolean {
+    const committedIn = this.commitSequenceOf.get(record);
+    if (committedIn === undefined) return false;
+    const seededThrough = this.seededAt.get(ledgerUserId(record));
+    return seededThrough !== undefined && committedIn <= seededThrough;
   }
 
   recentUsers(sinceMs: number, limit: number): Array<{ userId: string; lastSeenMs: number }> {

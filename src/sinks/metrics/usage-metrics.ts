@@ -42,6 +42,11 @@ export interface UsageMetricsOptions {
   readonly planPricesUsd: Readonly<Record<string, number>>;
   /** Totals to start a user's counters from when their series are created (after a restart or an eviction). */
   readonly seedUser?: (userId: string) => Iterable<UserSeriesSeed>;
+  /**
+   * True for a call already inside its user's seed (the ledger committed it before the seed was read, and hands it
+   * to the metrics after): its per-user counters are skipped so that it is not counted twice.
+   */
+  readonly countedInSeed?: (usage: PricedUsage) => boolean;
 }
 
 /**
@@ -120,20 +125,22 @@ export class UsageMetrics {
     const user = this.userEntry(usage.userId ?? NO_USER_ID, nowMs);
     user.lastActivityMs = nowMs;
     const shape = this.shapeOf(usage.provider, usage.model, usage.properties);
-    const counters = this.countersOf(user, shape);
     const operation = operationOf(shape, usage.operation);
-    const requests = requestCountersOf(counters, operation);
-    if (usage.isError) requests.error++;
-    else requests.ok++;
-    counters.costNanoUsd += usage.costNanoUsd;
-    const { tokens } = usage;
-    counters.tokens[0]! += tokens.input;
-    counters.tokens[1]! += tokens.output;
-    counters.tokens[2]! += tokens.cacheRead;
-    counters.tokens[3]! += tokens.cacheWrite;
-    counters.durationSum += usage.durationSeconds;
-    counters.durationCount++;
-    markSeen(user, shape.propertyLabels, usage.endTimeMs);
+    if (this.options.countedInSeed?.(usage) !== true) {
+      const counters = this.countersOf(user, shape);
+      const requests = requestCountersOf(counters, operation);
+      if (usage.isError) requests.error++;
+      else requests.ok++;
+      counters.costNanoUsd += usage.costNanoUsd;
+      const { tokens } = usage;
+      counters.tokens[0]! += tokens.input;
+      counters.tokens[1]! += tokens.output;
+      counters.tokens[2]! += tokens.cacheRead;
+      counters.tokens[3]! += tokens.cacheWrite;
+      counters.durationSum += usage.durationSeconds;
+      counters.durationCount++;
+      markSeen(user, shape.propertyLabels, usage.endTimeMs);
+    }
 
     operation.durations.observe(usage.durationSeconds);
     if (usage.timeToFirstTokenSeconds !== undefined) {
