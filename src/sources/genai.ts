@@ -2,7 +2,6 @@ import {
   ATTR_ERROR_TYPE,
 } from '@opentelemetry/semantic-conventions';
 import {
-  ATTR_ENDUSER_ID,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_PROVIDER_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
@@ -16,11 +15,14 @@ import {
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_GEN_AI_USAGE_PROMPT_TOKENS,
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-  ATTR_USER_ID,
 } from '@opentelemetry/semantic-conventions/incubating';
 import { StatusCode, type DecodedSpan } from '../decode/span.ts';
-import { firstString, firstTokenCount, MalformedSpanError, propertiesOf } from './attributes.ts';
+import { firstString, firstTokenCount, MalformedSpanError } from './attributes.ts';
+import { DEFAULT_USER_KEYS, propertiesOf, userOf } from './identity.ts';
+import { call, type Source, type SourceOptions } from './source.ts';
 import type { TokenBuckets, UsageRecord } from './usage-record.ts';
+
+export { DEFAULT_USER_KEYS };
 
 /** The Anthropic SDK writes the cache-creation count under this name instead of the conventions' `cache_creation`. */
 export const ATTR_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.usage.cache_write.input_tokens';
@@ -29,13 +31,29 @@ const PROVIDER_KEYS = [ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM];
 const INPUT_KEYS = [ATTR_GEN_AI_USAGE_INPUT_TOKENS, ATTR_GEN_AI_USAGE_PROMPT_TOKENS];
 const OUTPUT_KEYS = [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, ATTR_GEN_AI_USAGE_COMPLETION_TOKENS];
 const CACHE_WRITE_KEYS = [ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, ATTR_CACHE_WRITE_INPUT_TOKENS];
+/** OpenLIT writes reasoning (Responses API) as `gen_ai.usage.reasoning_tokens`, inside output_tokens as usual. */
+const REASONING_KEYS = [ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 'gen_ai.usage.reasoning_tokens'];
 
-export const DEFAULT_USER_KEYS: readonly string[] = [ATTR_USER_ID, ATTR_ENDUSER_ID];
+/** Kept for callers written before the sources shared one options type. */
+export type GenAiOptions = SourceOptions;
 
-export interface GenAiOptions {
-  /** Attribute keys read as the end user, first present wins. */
-  readonly userKeys: readonly string[];
+/**
+ * Operations that wrap LLM calls rather than being one: an agent's usage is the total over the chat spans beneath it
+ * (the AI SDK 7 writes `gen_ai.usage.*` on both), so counting it would count every call twice.
+ */
+export const WRAPPER_OPERATIONS: ReadonlySet<string> = new Set(['invoke_agent', 'create_agent', 'agent_step', 'execute_tool', 'invoke_workflow']);
+
+/** How a writer of GenAI attributes counts its input tokens. */
+export interface GenAiDialect {
+  readonly source: string;
+  /**
+   * True (the conventions) when `input_tokens` includes cache reads and writes; false for writers that copy
+   * Anthropic's uncached `input_tokens` as is (OpenLIT).
+   */
+  readonly inputIncludesCache: boolean;
 }
+
+const CONVENTIONS: GenAiDialect = { source: 'genai', inputIncludesCache: true };
 
 /** A span is an LLM call under the GenAI conventions when it names an operation or a model. */
 export function isGenAiSpan(span: DecodedSpan): boolean {
@@ -50,25 +68,27 @@ export function isGenAiSpan(span: DecodedSpan): boolean {
  * tokens inside `input_tokens` and reasoning tokens inside `output_tokens`; the split into disjoint buckets happens
  * here, once.
  */
-export function genAiUsage(span: DecodedSpan, options: GenAiOptions): UsageRecord {
+export function genAiUsage(span: DecodedSpan, options: SourceOptions, dialect: GenAiDialect = CONVENTIONS): UsageRecord {
   const attributes = span.attributes;
   const inputTotal = firstTokenCount(attributes, INPUT_KEYS);
   const outputTotal = firstTokenCount(attributes, OUTPUT_KEYS);
+  const cacheRead = firstTokenCount(attributes, [ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]) ?? 0;
+  const cacheWrite = firstTokenCount(attributes, CACHE_WRITE_KEYS) ?? 0;
   const tokens = splitConventionTokens({
-    inputTotal: inputTotal ?? 0,
+    inputTotal: (inputTotal ?? 0) + (dialect.inputIncludesCache ? 0 : cacheRead + cacheWrite),
     outputTotal: outputTotal ?? 0,
-    cacheRead: firstTokenCount(attributes, [ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]) ?? 0,
-    cacheWrite: firstTokenCount(attributes, CACHE_WRITE_KEYS) ?? 0,
-    reasoning: firstTokenCount(attributes, [ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS]) ?? 0,
+    cacheRead,
+    cacheWrite,
+    reasoning: firstTokenCount(attributes, REASONING_KEYS) ?? 0,
   });
   const ttft = attributes[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK];
   return {
     traceId: span.traceId,
     spanId: span.spanId,
     parentSpanId: span.parentSpanId,
-    source: 'genai',
-    userId: firstString(attributes, options.userKeys),
-    properties: propertiesOf(attributes),
+    source: dialect.source,
+    userId: userOf(attributes, options),
+    properties: propertiesOf(attributes, options),
     provider: (firstString(attributes, PROVIDER_KEYS) ?? '').toLowerCase(),
     model: firstString(attributes, [ATTR_GEN_AI_RESPONSE_MODEL, ATTR_GEN_AI_REQUEST_MODEL]) ?? '',
     operation: firstString(attributes, [ATTR_GEN_AI_OPERATION_NAME]) ?? '',
@@ -110,3 +130,14 @@ export function splitConventionTokens(counts: ConventionTokens): TokenBuckets {
     reasoning: counts.reasoning,
   };
 }
+
+/** Spans that follow the GenAI conventions and no library-specific source claimed: counted unless they wrap calls. */
+export const genAiSource: Source = {
+  name: 'genai',
+  matches: isGenAiSpan,
+  read(span, options) {
+    const operation = span.attributes[ATTR_GEN_AI_OPERATION_NAME];
+    if (typeof operation === 'string' && WRAPPER_OPERATIONS.has(operation)) return undefined;
+    return call(genAiUsage(span, options));
+  },
+};

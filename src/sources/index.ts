@@ -1,24 +1,82 @@
 import type { DecodedSpan } from '../decode/span.ts';
-import { DEFAULT_USER_KEYS, genAiUsage, isGenAiSpan } from './genai.ts';
+import { anthropicSdkSource } from './anthropic-sdk.ts';
+import { genAiSource } from './genai.ts';
+import { DEFAULT_SOURCE_OPTIONS, propertiesOf, userOf } from './identity.ts';
+import { langfuseSource } from './langfuse.ts';
+import { openInferenceSource } from './openinference.ts';
+import { openLitSource } from './openlit.ts';
+import { openLlmetrySource } from './openllmetry.ts';
+import { otelContribSource } from './otel-contrib.ts';
+import { ownSource } from './own.ts';
+import type { Source, SourceCall, SourceOptions } from './source.ts';
+import { vercelAiSource } from './vercel-ai.ts';
+import { vercelAi7Source } from './vercel-ai7.ts';
 import type { UsageRecord } from './usage-record.ts';
 
 export { MalformedSpanError } from './attributes.ts';
-
-export interface SourceOptions {
-  /** Attribute keys read as the end user, first present wins. */
-  readonly userKeys: readonly string[];
-}
-
-export const DEFAULT_SOURCE_OPTIONS: SourceOptions = { userKeys: DEFAULT_USER_KEYS };
+export { DEFAULT_PROPERTY_PREFIXES, DEFAULT_SOURCE_OPTIONS, DEFAULT_USER_KEYS } from './identity.ts';
+export type { Source, SourceCall, SourceOptions } from './source.ts';
 
 /**
- * Returns the function that turns a span into a usage record, or undefined when the span is not an LLM call.
- * It throws MalformedSpanError for an LLM span whose values cannot be right.
+ * Every source, most specific first: the first whose `matches` says yes reads the span, so a library-specific
+ * module wins over the plain GenAI conventions that most of them also write. Adding a source is adding it here.
+ */
+export const SOURCES: readonly Source[] = [
+  ownSource,
+  anthropicSdkSource,
+  vercelAiSource,
+  vercelAi7Source,
+  openInferenceSource,
+  langfuseSource,
+  openLitSource,
+  openLlmetrySource,
+  otelContribSource,
+  genAiSource,
+];
+
+/** What one span says, for counting and for attributing calls beneath it. */
+export interface SpanReading {
+  readonly span: DecodedSpan;
+  /** The LLM call on this span, if it is one to count. */
+  readonly call: SourceCall | undefined;
+  /** True when a source recognised the span as part of an LLM call (counted or not). */
+  readonly llm: boolean;
+  /** The user named on the span itself, whatever the span is (an HTTP server span with `enduser.id`, an agent span). */
+  readonly userId: string | undefined;
+  readonly properties: Readonly<Record<string, string>>;
+}
+
+/**
+ * Returns the function that reads a span. It throws MalformedSpanError for an LLM span whose values cannot be right.
+ */
+export function createSpanReader(options: SourceOptions = DEFAULT_SOURCE_OPTIONS, sources: readonly Source[] = SOURCES) {
+  return function readSpan(span: DecodedSpan): SpanReading {
+    for (const source of sources) {
+      if (!source.matches(span)) continue;
+      const found = source.read(span, options);
+      if (found !== undefined) {
+        return { span, call: found, llm: true, userId: found.record.userId, properties: found.record.properties };
+      }
+      return { span, call: undefined, llm: true, userId: userOf(span.attributes, options), properties: propertiesOf(span.attributes, options) };
+    }
+    const userId = userOf(span.attributes, options);
+    // Properties only matter on spans that can lend them, i.e. those naming a user.
+    return { span, call: undefined, llm: false, userId, properties: userId === undefined ? NONE : propertiesOf(span.attributes, options) };
+  };
+}
+
+const NONE: Readonly<Record<string, string>> = Object.freeze({});
+
+export type SpanReader = ReturnType<typeof createSpanReader>;
+
+/**
+ * The usage record of a span that is an LLM call to count, or undefined. Kept for callers that look at one span
+ * alone; the processor reads spans with `createSpanReader` and attributes them with `src/attribution/`.
  */
 export function createUsageExtractor(options: SourceOptions = DEFAULT_SOURCE_OPTIONS) {
+  const read = createSpanReader(options);
   return function extractUsage(span: DecodedSpan): UsageRecord | undefined {
-    if (isGenAiSpan(span)) return genAiUsage(span, options);
-    return undefined;
+    return read(span).call?.record;
   };
 }
 
