@@ -46,23 +46,25 @@ export function pickCall(next, callNumber, spikeAfter) {
   const user = weighted[Math.floor(next() * weighted.length)];
   const feature = FEATURES[Math.floor(next() * FEATURES.length)];
   const failing = user.id === FLAKY_USER && next() < 0.4;
-  const model = failing ? 'refuse-429' : MODELS[Math.floor(next() * MODELS.length)];
+  const model = MODELS[Math.floor(next() * MODELS.length)];
   const words = 5 + Math.floor(next() * 200);
-  return { user, feature, model, prompt: `Please ${feature} this: ${'lorem '.repeat(words)}`, stream: next() < 0.2, viaHeaders: next() < 0.5 };
+  return { user, feature, model, failing, prompt: `Please ${feature} this: ${'lorem '.repeat(words)}`, stream: next() < 0.2, viaHeaders: next() < 0.5 };
 }
 
-async function call(client, { user, feature, model, prompt, stream, viaHeaders }) {
+async function call(client, { user, feature, model, failing, prompt, stream, viaHeaders }) {
   const body = { model, messages: [{ role: 'user', content: prompt }], max_tokens: 400, stream };
+  // Asks the stand-in for a 429, as a provider under load would answer.
+  const failure = failing ? { 'X-Stand-In-Status': '429' } : {};
   const consume = async (response) => {
     if (!stream) return;
     for await (const chunk of response) void chunk;
   };
   if (viaHeaders) {
-    const headers = { 'Helicone-User-Id': user.id, 'Helicone-Property-Plan': user.plan, 'Helicone-Property-Feature': feature };
+    const headers = { ...failure, 'Helicone-User-Id': user.id, 'Helicone-Property-Plan': user.plan, 'Helicone-Property-Feature': feature };
     return consume(await client.chat.completions.create(body, { headers }));
   }
   return withUser(user.id, () => withProperties({ plan: user.plan, feature }, async () =>
-    consume(await client.chat.completions.create(body))));
+    consume(await client.chat.completions.create(body, { headers: failure }))));
 }
 
 async function main() {

@@ -1,6 +1,7 @@
 // A stand-in for the OpenAI Chat Completions API, so the compose demo makes "LLM calls" without a key or network.
 // It answers POST /v1/chat/completions in OpenAI's JSON shape (and as SSE when `stream: true`), with a usage
-// block whose token counts grow with the prompt. Model `refuse-429` gets a 429 rate-limit error, as OpenAI sends it.
+// block whose token counts grow with the prompt. Model `refuse-429`, or header `X-Stand-In-Status: 429`, gets a 429
+// rate-limit error as OpenAI sends it.
 // Run: HOST=127.0.0.1 PORT=8080 node examples/stand-in-provider.mjs   (PORT=0 picks a free port)
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -68,7 +69,7 @@ export function createStandInProvider() {
     if (typeof body.model !== 'string' || !Array.isArray(body.messages)) {
       return send(res, 400, { error: { message: 'model (string) and messages (array) are required', type: 'invalid_request_error' } });
     }
-    if (body.model === 'refuse-429') {
+    if (body.model === 'refuse-429' || req.headers['x-stand-in-status'] === '429') {
       return send(res, 429, { error: { message: 'Rate limit reached (stand-in)', type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
     }
     const usage = usageFor(body);

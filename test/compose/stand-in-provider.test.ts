@@ -60,9 +60,11 @@ describe('examples/stand-in-provider.mjs', () => {
     assert.ok(usage && usage.prompt_tokens > 0 && usage.completion_tokens > 0);
   });
 
-  it('refuses model refuse-429 with the rate-limit error the SDK knows', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'refuse-429', messages: [{ role: 'user', content: 'x' }] }),
-      (error: unknown) => error instanceof OpenAI.RateLimitError && error.status === 429);
+  it('refuses model refuse-429, or any model when asked by header, with the rate-limit error the SDK knows', async () => {
+    const isRateLimit = (error: unknown) => error instanceof OpenAI.RateLimitError && error.status === 429;
+    await assert.rejects(client.chat.completions.create({ model: 'refuse-429', messages: [{ role: 'user', content: 'x' }] }), isRateLimit);
+    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] },
+      { headers: { 'X-Stand-In-Status': '429' } }), isRateLimit);
   });
 
   it('names what it answers when asked for something else', async () => {

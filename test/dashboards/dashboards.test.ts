@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { buildDashboards, DATASOURCE_UID, renderDashboardFile } from '../../grafana/dashboards.ts';
+import { buildDashboards, DATASOURCE_UID, renderDashboardFile, renderPanelDocs, withPanelDocs } from '../../grafana/dashboards.ts';
 import { panelsOf, parseLabelValuesQuery, substitute, targetsOf, variablesOf } from './dashboard-queries.ts';
 
 const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
@@ -17,6 +17,15 @@ describe('Grafana dashboards', () => {
     for (const [name, dashboard] of Object.entries(built)) {
       assert.equal(readFileSync(repoFile(`grafana/dashboards/${name}`), 'utf8'), renderDashboardFile(dashboard), name);
     }
+  });
+
+  it('docs/dashboards.md lists every panel with its question and queries, as built', () => {
+    const docs = readFileSync(repoFile('docs/dashboards.md'), 'utf8');
+    assert.equal(docs, withPanelDocs(docs, renderPanelDocs(built)), 'run `node grafana/dashboards.ts` to refresh docs/dashboards.md');
+    for (const dashboard of Object.values(built)) {
+      for (const panel of panelsOf(dashboard)) assert.ok(docs.includes(`**${panel.title}**`), `${panel.title} is documented`);
+    }
+    assert.throws(() => withPanelDocs('no markers here'), /markers/);
   });
 
   it('every panel and query uses the provisioned Prometheus datasource uid', () => {
