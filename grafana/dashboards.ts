@@ -90,7 +90,6 @@ interface Column {
 
 /** A table of instant queries merged on their labels; each query's value becomes a named, unit-formatted column. */
 function table(title: string, question: string, cols: readonly Column[], options: {
-  hide?: readonly string[];
   sortBy?: string;
   userLink?: boolean;
   width?: number;
@@ -112,8 +111,6 @@ function table(title: string, question: string, cols: readonly Column[], options
       }],
     });
   }
-  const excluded: JsonObject = { Time: true };
-  for (const name of options.hide ?? []) excluded[name] = true;
   return {
     title,
     question,
@@ -125,7 +122,7 @@ function table(title: string, question: string, cols: readonly Column[], options
     extra: {
       transformations: [
         { id: 'merge', options: {} },
-        { id: 'organize', options: { excludeByName: excluded } },
+        { id: 'organize', options: { excludeByName: { Time: true } } },
       ],
       fieldConfig: { defaults: { unit: 'short' }, overrides },
       options: {
