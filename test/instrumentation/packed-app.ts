@@ -23,7 +23,13 @@ export async function installedVersion(name: string): Promise<string> {
 
 /** Packs the repo into `dir`; returns the tarball path. */
 export async function packTarball(dir: string): Promise<string> {
-  const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: REPO, env: npmEnv(), maxBuffer: 1 << 24 });
+  let stdout: string;
+  try {
+    ({ stdout } = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: REPO, env: npmEnv(), maxBuffer: 1 << 24 }));
+  } catch (error) {
+    const output = (error as { stdout?: string }).stdout ?? '';
+    throw new Error(`npm pack failed: its prepack build (tsc -p tsconfig.build.json, src/ and instrumentation/) reported:\n${output}`);
+  }
   const name = stdout.trim().split('\n').at(-1)!;
   return join(dir, name);
 }
