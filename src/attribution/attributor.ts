@@ -25,6 +25,8 @@ export interface Attribution {
   readonly ready: UsageRecord[];
   /** Provider-SDK spans found inside another instrumentation's span of the same call, not counted. */
   readonly duplicates: number;
+  /** Calls of this export that wait for an ancestor: to keep durably before the export is acknowledged. */
+  readonly waiting: UsageRecord[];
 }
 
 /** Longest ancestor chain followed; deeper (or cyclic) parent links end the walk. */
@@ -108,12 +110,27 @@ export class CallAttributor {
     }
 
     for (const call of walking) duplicates += this.decide(call, ready);
+    const waiting = walking.filter((call) => this.store.has(call.record.traceId, call.record.spanId)).map((call) => call.record);
     for (const traceId of touched) {
       for (const call of [...this.store.inTrace(traceId)]) {
         if (this.links.get(traceId)?.has(call.waitingFor)) duplicates += this.decide(call, ready);
       }
     }
-    return { ready, duplicates };
+    return { ready, duplicates, waiting };
+  }
+
+  /**
+   * Takes back calls that were waiting when the processor stopped (the ledger's parked calls): each waits again, for
+   * a whole wait, for its parent. `mayBeWrapped` says which were a provider SDK's own span.
+   */
+  restore(records: readonly UsageRecord[], mayBeWrapped: (record: UsageRecord) => boolean, nowMs: number = Date.now()): UsageRecord[] {
+    const ready: UsageRecord[] = [];
+    for (const record of records) {
+      if (record.parentSpanId === '') ready.push(record);
+      else this.store.put({ record, waitingFor: record.parentSpanId, checkWrapper: mayBeWrapped(record), deadlineMs: nowMs + this.waitMs });
+    }
+    this.makeRoom(ready);
+    return ready;
   }
 
   /** Calls whose wait ran out: counted with the user found so far (usually none). */

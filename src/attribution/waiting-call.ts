@@ -24,6 +24,7 @@ export interface WaitingCallStore {
   /** The waiting calls of one trace (empty when none). */
   inTrace(traceId: string): Iterable<WaitingCall>;
   hasTrace(traceId: string): boolean;
+  has(traceId: string, spanId: string): boolean;
   /** Calls whose deadline is at or before `nowMs`, oldest first. */
   due(nowMs: number): WaitingCall[];
   /** A call among the earliest to have started waiting, for making room. */
@@ -64,6 +65,10 @@ export class MemoryWaitingCallStore implements WaitingCallStore {
 
   hasTrace(traceId: string): boolean {
     return this.byTrace.has(traceId);
+  }
+
+  has(traceId: string, spanId: string): boolean {
+    return this.byTrace.get(traceId)?.has(spanId) ?? false;
   }
 
   due(nowMs: number): WaitingCall[] {

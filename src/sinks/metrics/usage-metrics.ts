@@ -110,6 +110,8 @@ export class UsageMetrics {
   private readonly shapeTree = new Map<string, unknown>();
   private readonly shapes: Shape[] = [];
   private readonly unpriced = new Map<string, number>();
+  /** Calls whose span reported no usage, by source + model labels (bounded like `unpriced`). */
+  private readonly withoutUsage = new Map<string, number>();
   private overflowRequests = 0;
   private evictedUsers = 0;
 
@@ -152,6 +154,13 @@ export class UsageMetrics {
         ? shape.modelLabels
         : labelPair('provider', usage.provider) + labelPair('model', OTHER);
       this.unpriced.set(key, (this.unpriced.get(key) ?? 0) + 1);
+    }
+    if (!usage.hasUsage) {
+      const source = labelPair('source', usage.source);
+      const key = this.withoutUsage.size < MAX_UNPRICED_SERIES || this.withoutUsage.has(source + shape.modelLabels)
+        ? source + shape.modelLabels
+        : source + labelPair('provider', usage.provider) + labelPair('model', OTHER);
+      this.withoutUsage.set(key, (this.withoutUsage.get(key) ?? 0) + 1);
     }
   }
 
@@ -228,6 +237,9 @@ export class UsageMetrics {
 
     family(out, 'llm_unpriced_requests_total', 'counter', 'LLM calls whose model has no known price (counted at cost 0).');
     for (const [labels, count] of this.unpriced) out.push(`llm_unpriced_requests_total{${labels.slice(1)}} ${count}`);
+    family(out, 'llm_requests_without_usage_total', 'counter',
+      'LLM calls whose span reported no token usage (streams without usage, failures, embeddings under some sources): counted as requests at cost 0.');
+    for (const [labels, count] of this.withoutUsage) out.push(`llm_requests_without_usage_total{${labels.slice(1)}} ${count}`);
 
     family(out, 'llm_plan_monthly_price_usd', 'gauge', 'Monthly price of each plan (PLAN_PRICES_USD), for revenue minus cost per user.');
     for (const [plan, price] of Object.entries(this.options.planPricesUsd)) {
