@@ -9,7 +9,7 @@
  */
 import { DecodeError } from './span.ts';
 import type { AttributeValue, Attributes, DecodedBatch, DecodedSpan, RejectedSpan } from './span.ts';
-import { checkTimes, isZeroSpanId, setAttribute } from './validate.ts';
+import { checkId, checkTimes, isZeroSpanId, setAttribute } from './validate.ts';
 
 type JsonObject = { readonly [key: string]: unknown };
 
@@ -34,7 +34,6 @@ class SpanProblem extends Error {}
 
 const LOWER_HEX = /^[0-9a-f]*$/;
 const ANY_HEX = /^[0-9a-fA-F]*$/;
-const ZERO_TRACE_ID = '0'.repeat(32);
 
 /** An id as lower-case hex; '' when absent. Throws SpanProblem when it is not `bytes` bytes of hex. */
 function hexId(value: unknown, name: string, bytes: 8 | 16): string {
@@ -48,8 +47,8 @@ function hexId(value: unknown, name: string, bytes: 8 | 16): string {
 
 function requiredId(value: unknown, name: string, bytes: 8 | 16): string {
   const id = hexId(value, name, bytes);
-  if (id === '') throw new SpanProblem(`${name} is missing`);
-  if (id === (bytes === 16 ? ZERO_TRACE_ID : ZERO_TRACE_ID.slice(16))) throw new SpanProblem(`${name} is all zeros`);
+  const problem = checkId(name, id, bytes);
+  if (problem !== undefined) throw new SpanProblem(problem);
   return id;
 }
 
