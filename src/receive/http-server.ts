@@ -4,6 +4,9 @@ import type { ProcessorHealth } from '../sinks/metrics/processor-health.ts';
 import type { UsageMetrics } from '../sinks/metrics/usage-metrics.ts';
 import type { Logger } from '../log.ts';
 import { tracesRoute } from './traces-route.ts';
+import type { UsageLedger } from '../sinks/ledger/ledger.ts';
+import { bearerAuth } from './auth.ts';
+import { usersApi } from './users-api.ts';
 
 export interface HttpServerDeps {
   readonly maxBodyBytes: number;
@@ -11,6 +14,12 @@ export interface HttpServerDeps {
   readonly usageMetrics: UsageMetrics;
   readonly health: ProcessorHealth;
   readonly log: Logger;
+  /** Bearer token for /api/* and /metrics ('' for none). */
+  readonly apiToken: string;
+  /** Undefined with LEDGER=off: /api/* then answers 404. */
+  readonly ledger: UsageLedger | undefined;
+  /** The user_id label value /metrics shows for a user id. */
+  readonly metricsUserLabel: (userId: string) => string;
 }
 
 /** The processor's HTTP surface: OTLP in, Prometheus exposition out, a readiness probe. */
@@ -28,6 +37,10 @@ export function createHttpApp(deps: HttpServerDeps) {
   app.all('/v1/traces', (_request, response) => {
     response.status(405).set('Allow', 'POST').type('text/plain').send('use POST for OTLP exports\n');
   });
+
+  // /v1/traces stays open (see docs/ledger.md): exporters such as OpenLLMetry send "Bearer undefined" of their own.
+  app.use(['/metrics', '/api'], bearerAuth(deps.apiToken));
+  if (deps.ledger !== undefined) app.use('/api', usersApi({ ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel }));
 
   app.get('/metrics', async (_request, response) => {
     const started = performance.now();

@@ -96,6 +96,22 @@ const SORT_SQL: Readonly<Record<UserSortColumn, string>> = {
   avgTokensPerRequest: `${TOTAL_TOKENS} * 1.0 / requests`,
 };
 
+const KEYS_PER_STATEMENT = 500;
+const ROWS_PER_STATEMENT = 100;
+const HOURLY_COLUMNS = 13;
+
+const UPSERT_HOURLY = `ON CONFLICT (series_id, hour) DO UPDATE SET
+  requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests,
+  input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+  cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+  cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+  reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+  cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd, duration_us = duration_us + excluded.duration_us,
+  first_seen_ms = min(first_seen_ms, excluded.first_seen_ms), last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`;
+
+const UPSERT_USER = `ON CONFLICT (user_id) DO UPDATE SET first_seen_ms = min(first_seen_ms, excluded.first_seen_ms),
+  last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`;
+
 /** Past this many cached ids the caches start over; they only save a lookup. */
 const MAX_CACHED_IDS = 200_000;
 
@@ -121,6 +137,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly propertySetIds = new Map<string, number>();
   private readonly seriesIds = new Map<string, number>();
+  private readonly chunkStatements = new Map<string, StatementSync>();
   /** Which group commit each committed record was in; read by countedInSeed. */
   private readonly commitSequenceOf = new WeakMap<UsageRecord, number>();
   /**
@@ -328,24 +345,52 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.statements.metaSet.run(nowMs, 'dedup_rotated_ms');
   }
 
-  private dedupStatements(): { insertCurrent: StatementSync; inOlder: StatementSync } {
+  private dedupTables(): { current: string; older: string } {
     const current = (this.statements.metaGet.get('dedup_current') as { value: number }).value;
-    return current === 0
-      ? { insertCurrent: this.statements.dedupInsert0, inOlder: this.statements.dedupHas1 }
-      : { insertCurrent: this.statements.dedupInsert1, inOlder: this.statements.dedupHas0 };
+    return current === 0 ? { current: 'dedup_0', older: 'dedup_1' } : { current: 'dedup_1', older: 'dedup_0' };
   }
 
+  /**
+   * The records whose span was not seen before, in order, each span once. Keys go to SQLite a chunk at a time
+   * (one statement per chunk, not per span): the statement calls, not the B-tree work, are most of the cost.
+   */
   private dedupInTransaction(records: readonly PricedUsage[]): PricedUsage[] {
-    const { insertCurrent, inOlder } = this.dedupStatements();
+    const { current, older } = this.dedupTables();
+    const keys = records.map((record) => spanKey(record.traceId, record.spanId));
+    const texts = keys.map(keyText);
+    const seenBefore = new Set<string>();
+    for (const [start, end] of chunks(keys.length, KEYS_PER_STATEMENT)) {
+      const rows = this.chunkStatement(`has:${older}`, end - start,
+        (n) => `SELECT span_key FROM ${older} WHERE span_key IN (${placeholders(n, 1)})`).all(...keys.slice(start, end)) as Row[];
+      for (const row of rows) seenBefore.add(keyText(row.span_key as Uint8Array));
+    }
+    const candidates: number[] = [];
+    for (let index = 0; index < keys.length; index++) if (!seenBefore.has(texts[index]!)) candidates.push(index);
+    const inserted = new Set<string>();
+    for (const [start, end] of chunks(candidates.length, KEYS_PER_STATEMENT)) {
+      const batch = candidates.slice(start, end).map((index) => keys[index]!);
+      const rows = this.chunkStatement(`insert:${current}`, batch.length,
+        (n) => `INSERT INTO ${current} (span_key) VALUES ${placeholders(n, 1)} ON CONFLICT DO NOTHING RETURNING span_key`).all(...batch) as Row[];
+      for (const row of rows) inserted.add(keyText(row.span_key as Uint8Array));
+    }
     const fresh: PricedUsage[] = [];
-    for (const record of records) {
-      const key = spanKey(record.traceId, record.spanId);
-      if (inOlder.get(key) !== undefined) continue;
-      if (insertCurrent.run(key).changes === 0) continue;
-      fresh.push(record);
-      if (this.parkedCount > 0) this.parkedCount -= Number(this.statements.unpark.run(key).changes);
+    for (const index of candidates) {
+      // delete: a span repeated within the batch is fresh once.
+      if (!inserted.delete(texts[index]!)) continue;
+      fresh.push(records[index]!);
+      if (this.parkedCount > 0) this.parkedCount -= Number(this.statements.unpark.run(keys[index]!).changes);
     }
     return fresh;
+  }
+
+  private chunkStatement(name: string, rows: number, build: (rows: number) => string): StatementSync {
+    const key = `${name}:${rows}`;
+    let statement = this.chunkStatements.get(key);
+    if (statement === undefined) {
+      statement = this.db.prepare(build(rows));
+      this.chunkStatements.set(key, statement);
+    }
+    return statement;
   }
 
   private parkInTransaction(records: readonly UsageRecord[], nowMs: number): UsageRecord[] {
@@ -364,10 +409,10 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     if (records.length === 0) return;
     const deltas = foldIntoHourlyDeltas(records);
     const userSeen = new Map<string, { first: number; last: number }>();
+    const values: SQLInputValue[] = [];
     for (const delta of deltas.values()) {
-      const seriesId = this.seriesId(delta);
-      this.statements.upsertHourly.run(
-        seriesId, delta.hour, delta.requests, delta.unpricedRequests, delta.inputTokens, delta.outputTokens,
+      values.push(
+        this.seriesId(delta), delta.hour, delta.requests, delta.unpricedRequests, delta.inputTokens, delta.outputTokens,
         delta.cacheReadTokens, delta.cacheWriteTokens, delta.reasoningTokens, delta.costNanoUsd, delta.durationMicros,
         delta.firstSeenMs, delta.lastSeenMs,
       );
@@ -378,7 +423,15 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
         seen.last = Math.max(seen.last, delta.lastSeenMs);
       }
     }
-    for (const [userId, seen] of userSeen) this.statements.upsertUser.run(userId, seen.first, seen.last);
+    for (const [start, end] of chunks(deltas.size, ROWS_PER_STATEMENT)) {
+      this.chunkStatement('hourly', end - start, (n) => `INSERT INTO usage_hourly VALUES ${placeholders(n, HOURLY_COLUMNS)} ${UPSERT_HOURLY}`)
+        .run(...values.slice(start * HOURLY_COLUMNS, end * HOURLY_COLUMNS));
+    }
+    const users = [...userSeen].flatMap(([userId, seen]) => [userId, seen.first, seen.last]);
+    for (const [start, end] of chunks(userSeen.size, ROWS_PER_STATEMENT)) {
+      this.chunkStatement('users', end - start, (n) => `INSERT INTO users (user_id, first_seen_ms, last_seen_ms) VALUES ${placeholders(n, 3)} ${UPSERT_USER}`)
+        .run(...users.slice(start * 3, end * 3));
+    }
   }
 
   private seriesId(delta: HourlyDelta): number {
@@ -407,8 +460,6 @@ function prepareStatements(db: DatabaseSync) {
   return {
     metaGet: db.prepare('SELECT value FROM meta WHERE name = ?'),
     metaSet: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
-    dedupInsert0: db.prepare('INSERT OR IGNORE INTO dedup_0 (span_key) VALUES (?)'),
-    dedupInsert1: db.prepare('INSERT OR IGNORE INTO dedup_1 (span_key) VALUES (?)'),
     dedupHas0: db.prepare('SELECT 1 FROM dedup_0 WHERE span_key = ?'),
     dedupHas1: db.prepare('SELECT 1 FROM dedup_1 WHERE span_key = ?'),
     park: db.prepare('INSERT OR IGNORE INTO parked (span_key, parked_at_ms, record) VALUES (?, ?, ?)'),
@@ -417,18 +468,6 @@ function prepareStatements(db: DatabaseSync) {
     propertySetId: db.prepare('INSERT INTO property_sets (json) VALUES (?) ON CONFLICT (json) DO UPDATE SET json = excluded.json RETURNING id'),
     seriesId: db.prepare(`INSERT INTO series (user_id, provider, model, operation, is_error, property_set) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (user_id, provider, model, operation, is_error, property_set) DO UPDATE SET user_id = excluded.user_id RETURNING id`),
-    upsertHourly: db.prepare(`INSERT INTO usage_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (series_id, hour) DO UPDATE SET
-        requests = requests + excluded.requests, unpriced_requests = unpriced_requests + excluded.unpriced_requests,
-        input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
-        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-        cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd, duration_us = duration_us + excluded.duration_us,
-        first_seen_ms = min(first_seen_ms, excluded.first_seen_ms), last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`),
-    upsertUser: db.prepare(`INSERT INTO users (user_id, first_seen_ms, last_seen_ms) VALUES (?, ?, ?)
-      ON CONFLICT (user_id) DO UPDATE SET first_seen_ms = min(first_seen_ms, excluded.first_seen_ms),
-        last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`),
     userExists: db.prepare('SELECT 1 FROM users WHERE user_id = ?'),
     recentUsers: db.prepare('SELECT user_id, last_seen_ms FROM users WHERE last_seen_ms >= ? ORDER BY last_seen_ms DESC, user_id LIMIT ?'),
     seriesTotals: db.prepare(`SELECT s.provider AS provider, s.model AS model, s.operation AS operation, s.is_error AS is_error,
@@ -436,6 +475,22 @@ function prepareStatements(db: DatabaseSync) {
       FROM series s JOIN property_sets p ON p.id = s.property_set JOIN usage_hourly h ON h.series_id = s.id
       WHERE s.user_id = ? GROUP BY s.id ORDER BY s.id`),
   };
+}
+
+/** `(?, ?), (?, ?)` for `rows` rows of `columns` values. */
+function placeholders(rows: number, columns: number): string {
+  return Array(rows).fill(`(${Array(columns).fill('?').join(', ')})`).join(', ');
+}
+
+/** [start, end) pairs covering `length` items, `size` at a time. */
+function chunks(length: number, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let start = 0; start < length; start += size) out.push([start, Math.min(length, start + size)]);
+  return out;
+}
+
+function keyText(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
 /** WHERE clause and parameters for a time range and property filters. */

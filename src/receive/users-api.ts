@@ -1,0 +1,258 @@
+import { Router, type Request, type Response } from 'express';
+import { NANO_USD_PER_USD } from '../pricing/priced-usage.ts';
+import {
+  USER_SORT_COLUMNS,
+  type UsageFilter, type UsageLedger, type UsageSums, type UserSortColumn, type UsersQuery, type UserTotals,
+} from '../sinks/ledger/ledger.ts';
+
+const MS_PER_HOUR = 3_600_000;
+const MS_PER_DAY = 24 * MS_PER_HOUR;
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 10_000;
+const PROPERTY_PARAMETER = 'property.';
+
+export class BadQueryError extends Error {
+  override name = 'BadQueryError';
+}
+
+export interface UsersApiOptions {
+  readonly ledger: UsageLedger;
+  /** The user_id label value /metrics shows for a user id (a hash with USER_ID_LABEL=hash). */
+  readonly metricsUserLabel: (userId: string) => string;
+}
+
+type QueryParameters = Readonly<Record<string, unknown>>;
+
+/** GET /api/users, /api/users.csv and /api/users/:id, all figures from the ledger. */
+export function usersApi(options: UsersApiOptions): Router {
+  const router = Router();
+  router.get('/users', async (request, response) => {
+    const query = parseOrAnswer(response, () => parseUsersQuery(request.query, { csv: false }));
+    if (query === undefined) return;
+    const page = await options.ledger.users(query);
+    response.type('application/json').send({ users: page.users.map((user) => userJson(user, options.metricsUserLabel)), total: page.total });
+  });
+  router.get('/users.csv', async (request, response) => {
+    const query = parseOrAnswer(response, () => parseUsersQuery(request.query, { csv: true }));
+    if (query === undefined) return;
+    const page = await options.ledger.users(query);
+    const rows = page.users.map((user) => userJson(user, options.metricsUserLabel));
+    response.type('text/csv; charset=utf-8; header=present')
+      .set('Content-Disposition', 'attachment; filename="users.csv"')
+      .send(usersCsv(rows));
+  });
+  router.get('/users/:id', async (request: Request<{ id: string }>, response) => {
+    const filter = parseOrAnswer(response, () => parseUserQuery(request.query));
+    if (filter === undefined) return;
+    const userId = request.params.id;
+    const detail = await options.ledger.user(userId, filter);
+    if (detail === undefined) {
+      response.status(404).type('application/json').send({ error: `no usage recorded for user ${JSON.stringify(userId)}` });
+      return;
+    }
+    response.type('application/json').send({
+      user: userJson(detail.totals ?? emptyTotals(userId), options.metricsUserLabel),
+      daily: detail.daily.map(({ day, ...sums }) => ({ date: day, ...sumsJson(sums) })),
+      byModel: detail.byModel.map(({ provider, model, ...sums }) => ({ provider, model, ...sumsJson(sums) })),
+      byProperty: detail.byProperty.map(({ name, value, ...sums }) => ({ name, value, ...sumsJson(sums) })),
+    });
+  });
+  return router;
+}
+
+function parseOrAnswer<T>(response: Response, parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof BadQueryError)) throw error;
+    response.status(400).type('application/json').send({ error: error.message });
+    return undefined;
+  }
+}
+
+const RANGE_PARAMETERS = new Set(['from', 'to', 'month']);
+const LIST_PARAMETERS = new Set([...RANGE_PARAMETERS, 'sort', 'order', 'limit', 'offset']);
+
+/** The query of /api/users and /api/users.csv; throws BadQueryError naming the bad parameter. */
+export function parseUsersQuery(parameters: QueryParameters, options: { csv: boolean }): UsersQuery {
+  const filter = parseFilter(parameters, LIST_PARAMETERS);
+  const sort = single(parameters, 'sort') ?? 'costUsd';
+  if (!(USER_SORT_COLUMNS as readonly string[]).includes(sort)) {
+    throw new BadQueryError(`sort=${JSON.stringify(sort)}: must be one of ${USER_SORT_COLUMNS.join(', ')}`);
+  }
+  const order = single(parameters, 'order') ?? (sort === 'userId' ? 'asc' : 'desc');
+  if (order !== 'asc' && order !== 'desc') throw new BadQueryError(`order=${JSON.stringify(order)}: must be asc or desc`);
+  const limitText = single(parameters, 'limit');
+  const limit = limitText === undefined
+    ? (options.csv ? undefined : DEFAULT_PAGE_SIZE)
+    : wholeNumber('limit', limitText, 1, MAX_PAGE_SIZE);
+  const offsetText = single(parameters, 'offset');
+  const offset = offsetText === undefined ? 0 : wholeNumber('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
+  return { ...filter, sort: sort as UserSortColumn, order, limit, offset };
+}
+
+/** The query of /api/users/:id: a range and property filters. */
+export function parseUserQuery(parameters: QueryParameters): UsageFilter {
+  return parseFilter(parameters, RANGE_PARAMETERS);
+}
+
+function parseFilter(parameters: QueryParameters, allowed: ReadonlySet<string>): UsageFilter {
+  const properties: Array<readonly [string, string]> = [];
+  for (const name of Object.keys(parameters)) {
+    if (name.startsWith(PROPERTY_PARAMETER)) {
+      const property = name.slice(PROPERTY_PARAMETER.length).toLowerCase();
+      if (property === '') throw new BadQueryError(`${name}: name the property, e.g. property.plan=premium`);
+      properties.push([property, single(parameters, name)!]);
+    } else if (!allowed.has(name)) {
+      throw new BadQueryError(`unknown parameter "${name}": use ${[...allowed].join(', ')} or property.<name>=<value>`);
+    }
+  }
+  const month = single(parameters, 'month');
+  const from = single(parameters, 'from');
+  const to = single(parameters, 'to');
+  if (month !== undefined) {
+    if (from !== undefined || to !== undefined) throw new BadQueryError('month cannot be combined with from or to');
+    const range = monthRange(month);
+    return { ...range, properties };
+  }
+  const fromMs = from === undefined ? undefined : instant('from', from, 'start');
+  const toMs = to === undefined ? undefined : instant('to', to, 'end');
+  if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) {
+    throw new BadQueryError(`to=${to} must be after from=${from}`);
+  }
+  return { fromMs, toMs, properties };
+}
+
+function single(parameters: QueryParameters, name: string): string | undefined {
+  const value = parameters[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new BadQueryError(`${name} is given more than once`);
+  return value;
+}
+
+function wholeNumber(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new BadQueryError(`${name}=${JSON.stringify(text)}: not a whole number`);
+  const value = Number(text);
+  if (value < min || value > max) throw new BadQueryError(`${name}=${text}: must be between ${min} and ${max}`);
+  return value;
+}
+
+/** `YYYY-MM` -> [first day of the month, first day of the next), UTC. */
+export function monthRange(text: string): { fromMs: number; toMs: number } {
+  const match = /^(\d{4})-(\d{2})$/.exec(text);
+  const month = match ? Number(match[2]) : 0;
+  if (!match || month < 1 || month > 12) throw new BadQueryError(`month=${JSON.stringify(text)}: use YYYY-MM, e.g. 2026-02`);
+  const year = Number(match[1]);
+  return { fromMs: Date.UTC(year, month - 1, 1), toMs: Date.UTC(year, month, 1) };
+}
+
+/**
+ * `from`/`to` as milliseconds. A date (`2026-02-01`) is a whole UTC day: `from` its start, `to` its end, so
+ * `from=2026-02-01&to=2026-02-28` is all of February. A date-time needs a zone and a whole hour (the ledger keeps
+ * hourly totals) and is used as given: `from` inclusive, `to` exclusive.
+ */
+export function instant(name: string, text: string, edge: 'start' | 'end'): number {
+  const date = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (date) {
+    const ms = Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]));
+    if (new Date(ms).toISOString().slice(0, 10) !== text) throw new BadQueryError(`${name}=${text}: no such date`);
+    return edge === 'start' ? ms : ms + MS_PER_DAY;
+  }
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}(:\d{2}(:\d{2}(\.\d{1,3})?)?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
+    throw new BadQueryError(`${name}=${JSON.stringify(text)}: use an ISO date (2026-02-01) or date-time with zone (2026-02-01T09:00:00Z)`);
+  }
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new BadQueryError(`${name}=${text}: no such time`);
+  if (ms % MS_PER_HOUR !== 0) throw new BadQueryError(`${name}=${text}: the ledger keeps hourly totals; use a whole hour`);
+  return ms;
+}
+
+export interface UserJson {
+  readonly userId: string;
+  readonly metricsUserLabel: string;
+  readonly requests: number;
+  readonly errors: number;
+  readonly errorRate: number;
+  readonly costUsd: number;
+  readonly costNanoUsd: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly reasoningTokens: number;
+  readonly totalTokens: number;
+  readonly unpricedRequests: number;
+  readonly avgLatencyMs: number;
+  readonly firstSeen: string | null;
+  readonly lastSeen: string | null;
+  readonly activeDays: number;
+  readonly avgRequestsPerDay: number;
+  readonly avgTokensPerRequest: number;
+}
+
+/** The CSV columns, user id first; the JSON objects carry the same fields in the same order. */
+export const USER_COLUMNS: ReadonlyArray<keyof UserJson> = [
+  'userId', 'metricsUserLabel', 'requests', 'errors', 'errorRate', 'costUsd', 'costNanoUsd', 'inputTokens', 'outputTokens',
+  'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens', 'totalTokens', 'unpricedRequests', 'avgLatencyMs',
+  'firstSeen', 'lastSeen', 'activeDays', 'avgRequestsPerDay', 'avgTokensPerRequest',
+];
+
+/** USD exactly as /metrics prints it: the integer nano-dollars divided by 1e9, once. */
+export function usdOfNano(nanoUsd: number): number {
+  return nanoUsd / NANO_USD_PER_USD;
+}
+
+/** Averages to 3 decimals; the integer sums they come from are exact. */
+function ratio(numerator: number, denominator: number): number {
+  return denominator === 0 ? 0 : Math.round((numerator / denominator) * 1000) / 1000;
+}
+
+export function userJson(user: UserTotals, metricsUserLabel: (userId: string) => string): UserJson {
+  const totalTokens = user.inputTokens + user.outputTokens + user.cacheReadTokens + user.cacheWriteTokens;
+  return {
+    userId: user.userId,
+    metricsUserLabel: metricsUserLabel(user.userId),
+    requests: user.requests,
+    errors: user.errors,
+    errorRate: ratio(user.errors, user.requests),
+    costUsd: usdOfNano(user.costNanoUsd),
+    costNanoUsd: user.costNanoUsd,
+    inputTokens: user.inputTokens,
+    outputTokens: user.outputTokens,
+    cacheReadTokens: user.cacheReadTokens,
+    cacheWriteTokens: user.cacheWriteTokens,
+    reasoningTokens: user.reasoningTokens,
+    totalTokens,
+    unpricedRequests: user.unpricedRequests,
+    avgLatencyMs: ratio(user.durationMicros, user.requests * 1000),
+    firstSeen: user.requests === 0 ? null : new Date(user.firstSeenMs).toISOString(),
+    lastSeen: user.requests === 0 ? null : new Date(user.lastSeenMs).toISOString(),
+    activeDays: user.activeDays,
+    avgRequestsPerDay: ratio(user.requests, user.activeDays),
+    avgTokensPerRequest: ratio(totalTokens, user.requests),
+  };
+}
+
+function sumsJson(sums: UsageSums) {
+  const { durationMicros, costNanoUsd, ...counts } = sums;
+  return { ...counts, costUsd: usdOfNano(costNanoUsd), costNanoUsd, avgLatencyMs: ratio(durationMicros, sums.requests * 1000) };
+}
+
+function emptyTotals(userId: string): UserTotals {
+  return {
+    userId, requests: 0, errors: 0, unpricedRequests: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0,
+    cacheWriteTokens: 0, reasoningTokens: 0, costNanoUsd: 0, durationMicros: 0, firstSeenMs: 0, lastSeenMs: 0, activeDays: 0,
+  };
+}
+
+/** RFC 4180: CRLF line ends; a field with a comma, quote, CR or LF is quoted, its quotes doubled. */
+export function csvField(value: string | number | null): string {
+  const text = value === null ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function usersCsv(rows: readonly UserJson[]): string {
+  const lines = [USER_COLUMNS.join(',')];
+  for (const row of rows) lines.push(USER_COLUMNS.map((column) => csvField(row[column])).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}

@@ -1,0 +1,12 @@
+import type { Config } from '../../config.ts';
+import type { MetricsRestoreSource, UsageLedger } from './ledger.ts';
+import { SqliteLedger } from './sqlite-ledger.ts';
+
+export type { MetricsRestoreSource, UsageLedger } from './ledger.ts';
+
+/** The ledger the configuration asks for, or undefined with LEDGER=off. */
+export function openLedger(config: Pick<Config, 'ledger' | 'dataDir' | 'dedupWindowHours' | 'ledgerSync'>):
+  (UsageLedger & MetricsRestoreSource) | undefined {
+  if (config.ledger === 'off') return undefined;
+  return new SqliteLedger({ dataDir: config.dataDir, dedupWindowHours: config.dedupWindowHours, synchronous: config.ledgerSync });
+}
