@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -17,11 +20,13 @@ export interface RunningProcessor {
 
 /**
  * Starts the real processor (`node src/main.ts`) as a child process on 127.0.0.1 and a free port, and waits for
- * its "listening on" line. `env` is added to a clean environment (PORT and HOST are set here).
+ * its "listening on" line. `env` is added to a clean environment (PORT and HOST are set here). Without a DATA_DIR
+ * in `env`, the processor gets a fresh temporary one, removed when it stops, so tests never share a ledger.
  */
 export async function startProcessor(env: Record<string, string> = {}): Promise<RunningProcessor> {
+  const ownDataDir = env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'llm-user-metrics-test-')) : undefined;
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -35,6 +40,9 @@ export async function startProcessor(env: Record<string, string> = {}): Promise<
     };
     child.stdout!.on('data', onData);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`processor exited with ${code}:\n${log}`)); });
+  }).catch((error: unknown) => {
+    if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+    throw error;
   });
   return {
     url,
@@ -46,10 +54,12 @@ export async function startProcessor(env: Record<string, string> = {}): Promise<
       return response.text();
     },
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill(signal);
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill(signal);
+        await exited;
+      }
+      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
     },
   };
 }
