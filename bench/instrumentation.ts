@@ -9,6 +9,8 @@
  *   node_modules/.bin/node bench/instrumentation.ts [callsPerRound=300] [rounds=7]
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -70,7 +72,8 @@ async function main() {
     otel.setTracerProvider(provider);
     otel.enable();
     const definition = [otel.getModuleDefinitions()].flat()[0];
-    const version = require('openai-v6/package.json').version;
+    // openai's `exports` hide package.json; read it beside the resolved entry.
+    const version = JSON.parse(readFileSync(join(dirname(require.resolve('openai-v6')), 'package.json'), 'utf8')).version;
     setups.splice(2, 0, { name: 'openai 6 + @opentelemetry/instrumentation-openai', module: v6,
       on: () => definition.patch(v6, version), off: () => definition.unpatch(v6, version) });
   } catch (error) {
