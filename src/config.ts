@@ -3,6 +3,8 @@
  * processor reads process.env: the parsed Config is passed down.
  */
 
+import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
+
 export type UserIdLabelMode = 'raw' | 'hash';
 
 export interface Config {
@@ -23,6 +25,14 @@ export interface Config {
   /** Monthly price of each plan in USD, exported so PromQL can compute profit per user. */
   readonly planPricesUsd: Readonly<Record<string, number>>;
   readonly logLevel: LogLevel;
+  /** Span attribute keys read as the end user, first present wins. */
+  readonly userAttributeKeys: readonly string[];
+  /** Span attribute key prefixes whose rest names a custom property. */
+  readonly propertyAttributePrefixes: readonly string[];
+  /** How long a call without a user waits for an ancestor span that names one. */
+  readonly ancestorWaitSeconds: number;
+  /** Spans remembered for attribution plus calls waiting, at most. */
+  readonly ancestorMaxSpans: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -79,6 +89,10 @@ export function loadConfig(env: Env = process.env): Config {
     pricesFile: read('PRICES_FILE', '', (raw) => raw),
     planPricesUsd: read('PLAN_PRICES_USD', {}, parsePlanPrices),
     logLevel: read<LogLevel>('LOG_LEVEL', 'info', oneOf(['debug', 'info', 'warn', 'error'])),
+    userAttributeKeys: read('USER_ATTRIBUTE_KEYS', DEFAULT_USER_KEYS, attributeKeyList),
+    propertyAttributePrefixes: read('PROPERTY_ATTRIBUTE_PREFIXES', DEFAULT_PROPERTY_PREFIXES, attributeKeyList),
+    ancestorWaitSeconds: read('ANCESTOR_WAIT_SECONDS', 30, integer(0, 3600)),
+    ancestorMaxSpans: read('ANCESTOR_MAX_SPANS', 200_000, integer(1, 10_000_000)),
   };
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -100,6 +114,17 @@ function oneOf<T extends string>(allowed: readonly T[]) {
     if (!(allowed as readonly string[]).includes(raw)) throw new Error(`must be one of ${allowed.join(', ')}`);
     return raw as T;
   };
+}
+
+/** `user.id, app.customer` -> ['user.id', 'app.customer']: attribute keys are case-sensitive and kept as written. */
+export function attributeKeyList(raw: string): string[] {
+  const keys = raw.split(',').map((key) => key.trim()).filter((key) => key !== '');
+  if (keys.length === 0) throw new Error('lists no attribute key');
+  for (const key of keys) {
+    if (/\s/.test(key)) throw new Error(`"${key}" contains white space`);
+    if (keys.indexOf(key) !== keys.lastIndexOf(key)) throw new Error(`"${key}" is listed twice`);
+  }
+  return keys;
 }
 
 /** `plan,feature` -> ['plan', 'feature']; property names are matched lower-cased, as the instrumentation writes them. */
