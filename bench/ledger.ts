@@ -53,8 +53,15 @@ async function httpIngest(ledger: 'off' | 'sqlite', bodies: readonly Uint8Array[
 }
 
 function pricedCalls(count: number, users: number, days: number, seed: number): PricedUsage[] {
-  let state = seed;
-  const random = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  // mulberry32: integer arithmetic only, so the sequence is the same on every run.
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
   const start = Date.UTC(2026, 9, 1);
   const models = ['gpt-4o-mini', 'gpt-4o', 'claude-sonnet-4-5', 'text-embedding-3-small'];
   const calls: PricedUsage[] = [];

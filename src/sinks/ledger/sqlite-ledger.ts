@@ -164,7 +164,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     try {
       // Exclusive: a second processor on the same DATA_DIR fails at start instead of double-writing the ledger.
       this.db.exec(`PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;
-        PRAGMA synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'};`);
+        PRAGMA synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'};
+        PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192;`);
       this.db.exec('BEGIN IMMEDIATE');
       const version = (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
       if (version > SCHEMA_VERSION) {
