@@ -33,6 +33,16 @@ export interface Config {
   readonly ancestorWaitSeconds: number;
   /** Spans remembered for attribution plus calls waiting, at most. */
   readonly ancestorMaxSpans: number;
+  /** Directory of the usage ledger (ledger.sqlite). */
+  readonly dataDir: string;
+  /** 'off' only for benchmarks: no durable totals, no dedup, no /api. */
+  readonly ledger: 'sqlite' | 'off';
+  /** A span seen once is recognised as a retry for at least this long. */
+  readonly dedupWindowHours: number;
+  /** 'normal' survives kill -9; 'full' also survives power loss, with an fsync per group commit. */
+  readonly ledgerSync: 'normal' | 'full';
+  /** Bearer token required on /api/* and /metrics, or '' for none. */
+  readonly apiToken: string;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -74,6 +84,16 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('USER_ID_HASH_SALT: must be set, at least 16 characters, when USER_ID_LABEL=hash');
   }
 
+  // Not through read(): its message quotes the value, and a token must not reach the logs.
+  const apiToken = (env.API_TOKEN ?? '').trim();
+  if (apiToken !== '') {
+    try {
+      parseApiToken(apiToken);
+    } catch (error) {
+      problems.push(`API_TOKEN: ${(error as Error).message} (value not shown)`);
+    }
+  }
+
   const config: Config = {
     host: read('HOST', '127.0.0.1', (raw) => raw),
     port: read('PORT', 4318, integer(0, 65535)),
@@ -93,6 +113,11 @@ export function loadConfig(env: Env = process.env): Config {
     propertyAttributePrefixes: read('PROPERTY_ATTRIBUTE_PREFIXES', DEFAULT_PROPERTY_PREFIXES, attributeKeyList),
     ancestorWaitSeconds: read('ANCESTOR_WAIT_SECONDS', 30, integer(0, 3600)),
     ancestorMaxSpans: read('ANCESTOR_MAX_SPANS', 200_000, integer(1, 10_000_000)),
+    dataDir: read('DATA_DIR', './data', (raw) => raw),
+    ledger: read<'sqlite' | 'off'>('LEDGER', 'sqlite', oneOf(['sqlite', 'off'])),
+    dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
+    ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'normal', oneOf(['normal', 'full'])),
+    apiToken,
   };
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -114,6 +139,13 @@ function oneOf<T extends string>(allowed: readonly T[]) {
     if (!(allowed as readonly string[]).includes(raw)) throw new Error(`must be one of ${allowed.join(', ')}`);
     return raw as T;
   };
+}
+
+/** A bearer token: long enough not to be guessed, and only characters a header carries unchanged. */
+export function parseApiToken(raw: string): string {
+  if (raw.length < 16) throw new Error('must be at least 16 characters');
+  if (!/^[A-Za-z0-9._~+/=-]+$/.test(raw)) throw new Error('may contain only letters, digits and . _ ~ + / = -');
+  return raw;
 }
 
 /** `user.id, app.customer` -> ['user.id', 'app.customer']: attribute keys are case-sensitive and kept as written. */

@@ -1,11 +1,14 @@
 import type { DecodedBatch } from './decode/span.ts';
 import type { PricedUsage } from './pricing/priced-usage.ts';
 import type { UsageSink } from './sinks/sink.ts';
-import { MalformedSpanError, type UsageExtractor } from './sources/index.ts';
+import type { Attribution } from './attribution/attributor.ts';
+import { MalformedSpanError, type SpanReader, type SpanReading } from './sources/index.ts';
 import type { UsageRecord } from './sources/usage-record.ts';
 
 export interface IngestResult {
   readonly llmCalls: number;
+  /** LLM calls the ledger had already committed (exporter retries), counted once before and not again. */
+  readonly duplicates: number;
   readonly ignored: number;
   readonly rejected: number;
   /** Why spans were rejected, for partial_success.error_message ('' when none were). */
@@ -13,9 +16,18 @@ export interface IngestResult {
 }
 
 export interface PipelineStages {
-  readonly extractUsage: UsageExtractor;
+  readonly readSpan: SpanReader;
+  /** Decides each call's user from its trace's ancestor spans (src/attribution/); calls may wait for later exports. */
+  readonly attribute: (readings: readonly SpanReading[]) => Attribution;
+  /** Keeps the calls that started waiting durably before the export is acknowledged (the ledger's park). */
+  readonly parkWaiting?: (records: readonly UsageRecord[]) => Promise<unknown>;
   readonly price: (record: UsageRecord) => PricedUsage;
   readonly sinks: readonly UsageSink[];
+  /**
+   * The durable ledger, when there is one: it sees the priced calls first, drops retried ones and commits the rest;
+   * the sinks then see only the calls it committed. Its commit resolving is what makes the export acknowledgeable.
+   */
+  readonly ledger?: { commit(records: readonly PricedUsage[]): Promise<readonly PricedUsage[]> };
 }
 
 /** Reasons quoted in one partial_success message; the count covers the rest. */
@@ -27,26 +39,33 @@ const MAX_REASONS_QUOTED = 5;
  */
 export function createPipeline(stages: PipelineStages) {
   return async function ingest(batch: DecodedBatch): Promise<IngestResult> {
-    const priced: PricedUsage[] = [];
     const reasons: string[] = batch.rejected.map((rejection) => rejection.reason);
+    const readings: SpanReading[] = [];
     let ignored = 0;
     for (const span of batch.spans) {
-      let record: UsageRecord | undefined;
+      let reading: SpanReading;
       try {
-        record = stages.extractUsage(span);
+        reading = stages.readSpan(span);
       } catch (error) {
         if (!(error instanceof MalformedSpanError)) throw error;
         reasons.push(`span ${span.spanId} (${span.name}): ${error.message}`);
         continue;
       }
-      if (record === undefined) ignored++;
-      else priced.push(stages.price(record));
+      if (reading.call === undefined) ignored++;
+      readings.push(reading);
     }
-    if (priced.length > 0) {
-      for (const sink of stages.sinks) await sink.write(priced);
+    const attribution = stages.attribute(readings);
+    // Spans found to be another instrumentation's copy of a call counted from its own span.
+    ignored += attribution.duplicates;
+    if (attribution.waiting.length > 0 && stages.parkWaiting !== undefined) await stages.parkWaiting(attribution.waiting);
+    const priced = attribution.ready.map(stages.price);
+    const fresh = stages.ledger === undefined || priced.length === 0 ? priced : await stages.ledger.commit(priced);
+    if (fresh.length > 0) {
+      for (const sink of stages.sinks) await sink.write(fresh);
     }
     return {
-      llmCalls: priced.length,
+      llmCalls: fresh.length,
+      duplicates: priced.length - fresh.length,
       ignored,
       rejected: reasons.length,
       rejectionMessage: summariseReasons(reasons),
@@ -55,6 +74,22 @@ export function createPipeline(stages: PipelineStages) {
 }
 
 export type Ingest = ReturnType<typeof createPipeline>;
+
+/**
+ * Records calls decided outside an export (their wait for an ancestor ran out, or the processor is stopping):
+ * priced, committed and written to the sinks as an export's calls are. Resolves with how many counted.
+ */
+export function createCallRecorder(stages: Pick<PipelineStages, 'price' | 'sinks' | 'ledger'>) {
+  return async function recordCalls(records: readonly UsageRecord[]): Promise<number> {
+    if (records.length === 0) return 0;
+    const priced = records.map(stages.price);
+    const fresh = stages.ledger === undefined ? priced : await stages.ledger.commit(priced);
+    if (fresh.length > 0) {
+      for (const sink of stages.sinks) await sink.write(fresh);
+    }
+    return fresh.length;
+  };
+}
 
 export function summariseReasons(reasons: readonly string[]): string {
   if (reasons.length === 0) return '';

@@ -2,13 +2,18 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createPipeline } from './pipeline.ts';
+import { CallAttributor } from './attribution/attributor.ts';
+import { createCallRecorder, createPipeline } from './pipeline.ts';
 import { createPricer, loadPriceOverrides } from './pricing/index.ts';
 import { createHttpApp } from './receive/http-server.ts';
 import { metricsSink } from './sinks/metrics/metrics-sink.ts';
 import { createProcessorHealth } from './sinks/metrics/processor-health.ts';
-import { UsageMetrics } from './sinks/metrics/usage-metrics.ts';
-import { createUsageExtractor, DEFAULT_SOURCE_OPTIONS } from './sources/index.ts';
+import { NO_USER_ID, UsageMetrics } from './sinks/metrics/usage-metrics.ts';
+import { userLabelValue } from './sinks/metrics/label-text.ts';
+import { openLedger } from './sinks/ledger/index.ts';
+import type { PricedUsage } from './pricing/priced-usage.ts';
+import { anthropicSdkSource } from './sources/anthropic-sdk.ts';
+import { createSpanReader } from './sources/index.ts';
 
 export interface RunningProcessor {
   readonly url: string;
@@ -26,20 +31,60 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     overrides,
     onUnpriced: (provider, model) => log('warn', 'no price known for model; its calls count at cost 0 in llm_unpriced_requests_total', { provider, model }),
   });
+  const ledger = openLedger(config);
+  const userLabel = { mode: config.userIdLabel, salt: config.userIdHashSalt } as const;
   const usageMetrics = new UsageMetrics({
     propertyLabels: config.propertyLabels,
     maxUsers: config.maxUsers,
     userTtlSeconds: config.userTtlSeconds,
-    userLabel: { mode: config.userIdLabel, salt: config.userIdHashSalt },
+    userLabel,
     planPricesUsd: config.planPricesUsd,
+    ...(ledger === undefined ? {} : {
+      seedUser: (userId: string) => ledger.seedUser(userId),
+      countedInSeed: (usage: PricedUsage) => ledger.countedInSeed(usage),
+    }),
   });
+  if (ledger !== undefined) {
+    // /metrics continues where it stopped: users active within the TTL get their series back, with all-time totals.
+    const recent = ledger.recentUsers(Date.now() - config.userTtlSeconds * 1000, config.maxUsers);
+    usageMetrics.restoreUsers(recent.map((user) => user.userId));
+    log('info', 'usage ledger open', { dataDir: config.dataDir, restoredUsers: recent.length });
+  }
   const health = createProcessorHealth();
-  const ingest = createPipeline({
-    extractUsage: createUsageExtractor(DEFAULT_SOURCE_OPTIONS),
+  const recordingStages = {
     price: pricer,
     sinks: [metricsSink(usageMetrics)],
+    ...(ledger === undefined ? {} : { ledger }),
+  };
+  const attributor = new CallAttributor({ waitMs: config.ancestorWaitSeconds * 1000, maxSpans: config.ancestorMaxSpans });
+  const recordCalls = createCallRecorder(recordingStages);
+  const recordDecided = (calls: Parameters<typeof recordCalls>[0], why: string) => {
+    if (calls.length === 0) return Promise.resolve();
+    return recordCalls(calls).then(() => undefined, (error: unknown) => {
+      log('error', `calls ${why} could not be recorded`, { calls: calls.length, error: String(error) });
+    });
+  };
+  if (ledger !== undefined) {
+    // Calls acknowledged while waiting for an ancestor when the processor stopped wait again, for a whole wait.
+    const parked = await ledger.parked();
+    await recordDecided(attributor.restore(parked, (record) => record.source === anthropicSdkSource.name), 'restored');
+  }
+  const ingest = createPipeline({
+    ...recordingStages,
+    readSpan: createSpanReader({ userKeys: config.userAttributeKeys, propertyPrefixes: config.propertyAttributePrefixes }),
+    attribute: (readings) => attributor.accept(readings),
+    ...(ledger === undefined ? {} : { parkWaiting: (records: Parameters<typeof ledger.park>[0]) => ledger.park(records) }),
   });
-  const app = createHttpApp({ maxBodyBytes: config.maxBodyBytes, ingest, usageMetrics, health, log });
+  const attributionExpiry = setInterval(() => {
+    void recordDecided(attributor.expire(), 'whose ancestor wait ran out');
+  }, Math.min(1000, Math.max(50, config.ancestorWaitSeconds * 250)));
+  attributionExpiry.unref();
+  const app = createHttpApp({
+    maxBodyBytes: config.maxBodyBytes, ingest, usageMetrics, health, log,
+    apiToken: config.apiToken,
+    ledger,
+    metricsUserLabel: (userId) => (userId === NO_USER_ID ? userId : userLabelValue(userId, userLabel)),
+  });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
@@ -57,10 +102,13 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     server,
     close: () => {
       clearInterval(eviction);
-      return new Promise((resolve, reject) => {
+      clearInterval(attributionExpiry);
+      // Without a ledger the waiting calls would be lost: count them now with the user found so far.
+      const flushed = ledger === undefined ? recordDecided(attributor.releaseAll(), 'waiting at stop') : Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeIdleConnections();
-      });
+      }).finally(() => flushed).finally(() => ledger?.close());
     },
   };
 }
