@@ -8,7 +8,9 @@
  *   npm run bench -- --quick      a smoke run with small counts, for checking the benchmark itself still works
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJson } from '../src/decode/json.ts';
 import { decodeProtobuf } from '../src/decode/protobuf.ts';
@@ -18,7 +20,7 @@ import { makeBatch, serializeJson, serializeProtobuf } from './fixtures.ts';
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 5;
 const BATCHES = quick ? 4 : 16;
-const SENDS_PER_ROUND = quick ? 8 : 200;
+const SENDS_PER_ROUND = quick ? 8 : 100;
 const CONCURRENCY = 4;
 const RENDER_USERS = quick ? 1000 : 10_000;
 const FLOOD_USERS = quick ? 20_000 : 1_000_000;
@@ -26,9 +28,11 @@ const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 interface Processor { url: string; child: ChildProcess; stop(): Promise<void> }
 
+/** The real processor in its own process, with a fresh ledger in a temporary DATA_DIR. */
 async function startProcessor(env: Record<string, string> = {}): Promise<Processor> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'llm-user-metrics-bench-'));
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'error', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'error', DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -43,7 +47,10 @@ async function startProcessor(env: Record<string, string> = {}): Promise<Process
   return {
     url,
     child,
-    stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); }),
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => { rmSync(dataDir, { recursive: true, force: true }); resolve(); });
+      child.kill('SIGTERM');
+    }),
   };
 }
 
@@ -65,16 +72,24 @@ async function post(url: string, body: Uint8Array, contentType: string): Promise
   await response.arrayBuffer();
 }
 
-/** Sends `count` bodies (cycling through `bodies`) with a few requests in flight, as a Collector would. */
-async function sendAll(url: string, bodies: readonly Uint8Array[], count: number, contentType: string): Promise<void> {
+/** Sends every body once with a few requests in flight, as a Collector would. */
+async function sendAll(url: string, bodies: readonly Uint8Array[], contentType: string): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < count) {
-      const body = bodies[next++ % bodies.length]!;
-      await post(url, body, contentType);
-    }
+    while (next < bodies.length) await post(url, bodies[next++]!, contentType);
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
+type Encoding = 'protobuf' | 'json';
+
+/**
+ * Export bodies whose spans are all distinct (seeds `first`.. onwards): the ledger drops a span it has seen, so
+ * resending the same bytes would measure the retry path instead of ingest.
+ */
+function bodiesFor(encoding: Encoding, first: number, count: number): Uint8Array[] {
+  const serialize = encoding === 'protobuf' ? serializeProtobuf : serializeJson;
+  return Array.from({ length: count }, (_, index) => serialize(makeBatch({ spans: 512, users: 1000, seed: first + index })));
 }
 
 function median(values: readonly number[]): number {
@@ -97,25 +112,40 @@ function decodeFloor(bodies: readonly Uint8Array[], decode: (body: Uint8Array) =
   return median(perRound);
 }
 
-async function ingestThroughput(encoding: 'protobuf' | 'json', bodies: readonly Uint8Array[], spansPerBody: number) {
-  const contentType = encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json';
-  const processor = await startProcessor();
+interface IngestSetup { readonly name: string; readonly encoding: Encoding; readonly env: Record<string, string> }
+
+/**
+ * Every setup gets its own processor; the rounds alternate between them, each round sending the same fresh bodies
+ * to every setup, so that noise from the shared machine falls on all of them alike.
+ */
+async function ingestThroughput(setups: readonly IngestSetup[]) {
+  const processors = await Promise.all(setups.map((setup) => startProcessor(setup.env)));
+  const results = setups.map(() => ({ wall: [] as number[], cpu: [] as number[] }));
   try {
-    await sendAll(processor.url, bodies, bodies.length * 2, contentType); // warm-up: JIT, first users
-    const wall: number[] = [];
-    const cpu: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const cpuBefore = cpuSeconds(processor.child.pid!);
-      const started = performance.now();
-      await sendAll(processor.url, bodies, SENDS_PER_ROUND, contentType);
-      const seconds = (performance.now() - started) / 1000;
-      const spans = SENDS_PER_ROUND * spansPerBody;
-      wall.push(spans / seconds);
-      cpu.push(spans / (cpuSeconds(processor.child.pid!) - cpuBefore));
+    let seed = 1_000;
+    for (let round = -1; round < ROUNDS; round++) { // round -1 warms up: JIT, first users
+      const bodies = { protobuf: bodiesFor('protobuf', seed, SENDS_PER_ROUND), json: bodiesFor('json', seed, SENDS_PER_ROUND) };
+      seed += SENDS_PER_ROUND;
+      for (const [index, setup] of setups.entries()) {
+        const processor = processors[index]!;
+        const contentType = setup.encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json';
+        const cpuBefore = cpuSeconds(processor.child.pid!);
+        const started = performance.now();
+        await sendAll(processor.url, bodies[setup.encoding], contentType);
+        if (round < 0) continue;
+        const spans = SENDS_PER_ROUND * 512;
+        results[index]!.wall.push(spans / ((performance.now() - started) / 1000));
+        results[index]!.cpu.push(spans / (cpuSeconds(processor.child.pid!) - cpuBefore));
+      }
     }
-    return { wall: median(wall), perCpuSecond: median(cpu), peakRss: peakRssMiB(processor.child.pid!) };
+    return setups.map((setup, index) => ({
+      setup,
+      wall: median(results[index]!.wall),
+      perCpuSecond: median(results[index]!.cpu),
+      peakRss: peakRssMiB(processors[index]!.child.pid!),
+    }));
   } finally {
-    await processor.stop();
+    await Promise.all(processors.map((processor) => processor.stop()));
   }
 }
 
@@ -195,21 +225,25 @@ async function floodRss() {
 
 async function main() {
   console.log(`llm-user-metrics benchmark${quick ? ' (quick)' : ''}: Node ${process.version}, ${ROUNDS} rounds, medians\n`);
-  const batches = Array.from({ length: BATCHES }, (_, index) => makeBatch({ spans: 512, users: 1000, seed: index + 1 }));
-  const protobufBodies = batches.map(serializeProtobuf);
-  const jsonBodies = batches.map(serializeJson);
-
-  console.log('Ingest: 512-span batches (~90% LLM spans, 1,000 users), 4 requests in flight, processor in its own process');
-  console.log('| encoding | decode floor µs/span | decode floor spans/s | ingest spans/s (wall) | ingest spans per CPU-second | ratio floor/ingest (CPU) | peak RSS MiB |');
+  const floor = {
+    protobuf: decodeFloor(bodiesFor('protobuf', 1, BATCHES), decodeProtobuf),
+    json: decodeFloor(bodiesFor('json', 1, BATCHES), decodeJson),
+  };
+  const setups: IngestSetup[] = [
+    { name: 'protobuf, ledger off', encoding: 'protobuf', env: { LEDGER: 'off' } },
+    { name: 'protobuf, ledger on', encoding: 'protobuf', env: {} },
+    { name: 'json, ledger off', encoding: 'json', env: { LEDGER: 'off' } },
+    { name: 'json, ledger on', encoding: 'json', env: {} },
+  ];
+  console.log(`Ingest: ${SENDS_PER_ROUND} fresh 512-span exports per round (~90% LLM spans, 1,000 users), ${CONCURRENCY} in flight, each processor in its own process`);
+  console.log('| setup | decode floor µs/span | ingest spans/s (wall) | ingest spans per CPU-second | floor/ingest (CPU) | ledger on/off (wall) | peak RSS MiB |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const [encoding, bodies, decode] of [
-    ['protobuf', protobufBodies, decodeProtobuf],
-    ['json', jsonBodies, decodeJson],
-  ] as const) {
-    const floorMicros = decodeFloor(bodies, decode);
-    const ingest = await ingestThroughput(encoding, bodies, 512);
-    const floorRate = 1e6 / floorMicros;
-    console.log(`| ${encoding} | ${format(floorMicros, 2)} | ${format(floorRate)} | ${format(ingest.wall)} | ${format(ingest.perCpuSecond)} | ${format(floorRate / ingest.perCpuSecond, 2)}x | ${format(ingest.peakRss)} |`);
+  const ingest = await ingestThroughput(setups);
+  for (const result of ingest) {
+    const floorMicros = floor[result.setup.encoding];
+    const off = ingest.find((other) => other.setup.encoding === result.setup.encoding && other.setup.env.LEDGER === 'off')!;
+    const ratio = result === off ? '' : format(result.wall / off.wall, 2);
+    console.log(`| ${result.setup.name} | ${format(floorMicros, 2)} | ${format(result.wall)} | ${format(result.perCpuSecond)} | ${format(1e6 / floorMicros / result.perCpuSecond, 2)}x | ${ratio} | ${format(result.peakRss)} |`);
   }
 
   const render = await renderTime();
