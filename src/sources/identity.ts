@@ -35,29 +35,52 @@ export function userOf(attributes: Attributes, options: SourceOptions): string |
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
+/** How an attribute key reads as a property: its name and its prefix's rank, or null when it is not one. */
+type PropertyKey = { readonly name: string; readonly rank: number } | null;
+
+/** Per options: attribute key -> how it reads. Keys repeat across spans (the decoders intern them), values do not. */
+const propertyKeyCache = new WeakMap<SourceOptions, Map<string, PropertyKey>>();
+const MAX_CACHED_KEYS = 10_000;
+
+function classifyKey(key: string, options: SourceOptions): PropertyKey {
+  const prefixes = options.propertyPrefixes;
+  for (let rank = 0; rank < prefixes.length; rank++) {
+    const prefix = prefixes[rank]!;
+    if (!key.startsWith(prefix)) continue;
+    const name = key.slice(prefix.length).toLowerCase();
+    return name === '' || options.userKeys.includes(key) ? null : { name, rank };
+  }
+  return null;
+}
+
 /**
  * Custom properties under any of the configured prefixes, names lower-cased. A key that is also a user key is not a
  * property (the user is a label of its own), and a prefix listed earlier wins when two spell the same name.
  */
 export function propertiesOf(attributes: Attributes, options: SourceOptions): Readonly<Record<string, string>> {
+  let cache = propertyKeyCache.get(options);
+  if (cache === undefined) {
+    cache = new Map();
+    propertyKeyCache.set(options, cache);
+  }
   let properties: Record<string, string> | undefined;
   let ranks: Record<string, number> | undefined;
-  const prefixes = options.propertyPrefixes;
   for (const key in attributes) {
-    for (let rank = 0; rank < prefixes.length; rank++) {
-      const prefix = prefixes[rank]!;
-      if (!key.startsWith(prefix)) continue;
-      const value = attributes[key];
-      const name = key.slice(prefix.length).toLowerCase();
-      if (value === undefined || typeof value === 'object' || name === '' || options.userKeys.includes(key)) break;
-      properties ??= {};
-      ranks ??= {};
-      const earlier = ranks[name];
-      if (earlier === undefined || rank < earlier) {
-        properties[name] = String(value);
-        ranks[name] = rank;
-      }
-      break;
+    let property = cache.get(key);
+    if (property === undefined) {
+      property = classifyKey(key, options);
+      if (cache.size >= MAX_CACHED_KEYS) cache.clear();
+      cache.set(key, property);
+    }
+    if (property === null) continue;
+    const value = attributes[key];
+    if (value === undefined || typeof value === 'object') continue;
+    properties ??= {};
+    ranks ??= {};
+    const earlier = ranks[property.name];
+    if (earlier === undefined || property.rank < earlier) {
+      properties[property.name] = String(value);
+      ranks[property.name] = property.rank;
     }
   }
   return properties ?? EMPTY;
