@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { encodeErrorStatus, encodeExportResponse, type OtlpEncoding } from '../decode/export-response.ts';
+import { encodeErrorStatus, encodeExportResponse, OTLP_MEDIA_TYPES, type OtlpEncoding } from '../decode/export-response.ts';
 import { decodeJson } from '../decode/json.ts';
 import { decodeProtobuf } from '../decode/protobuf.ts';
 import { DecodeError, type DecodedBatch } from '../decode/span.ts';
@@ -11,11 +11,6 @@ const CONTENT_TYPES: Readonly<Record<string, OtlpEncoding>> = {
   'application/x-protobuf': 'protobuf',
   'application/protobuf': 'protobuf',
   'application/json': 'json',
-};
-
-const MEDIA_TYPE: Readonly<Record<OtlpEncoding, string>> = {
-  protobuf: 'application/x-protobuf',
-  json: 'application/json',
 };
 
 export interface TracesRouteOptions {
@@ -47,7 +42,8 @@ export function tracesRoute(options: TracesRouteOptions) {
         return answerError(response, encoding, 400, `${encoding} body does not decode as ExportTraceServiceRequest: ${error.message}`);
       }
       if (error instanceof HttpError) return answerError(response, encoding, error.status, error.message);
-      throw error;
+      // The client went away or the connection broke mid-body: nothing was read, so nothing is acknowledged.
+      return answerError(response, encoding, 400, `request body could not be read: ${(error as Error).message}`);
     }
 
     health.spansReceived.inc(batch.spans.length + batch.rejected.length);
@@ -66,13 +62,13 @@ export function tracesRoute(options: TracesRouteOptions) {
       options.log('warn', result.rejectionMessage);
     }
     health.exportRequests.inc({ code: '200' });
-    response.status(200).type(MEDIA_TYPE[encoding]).send(
+    response.status(200).type(OTLP_MEDIA_TYPES[encoding]).send(
       toBody(encodeExportResponse(encoding, result.rejected, result.rejectionMessage)));
   };
 
   function answerError(response: Response, encoding: OtlpEncoding, status: number, message: string): void {
     health.exportRequests.inc({ code: String(status) });
-    response.status(status).type(MEDIA_TYPE[encoding]).send(toBody(encodeErrorStatus(encoding, status, message)));
+    response.status(status).type(OTLP_MEDIA_TYPES[encoding]).send(toBody(encodeErrorStatus(encoding, status, message)));
   }
 }
 

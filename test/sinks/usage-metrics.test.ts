@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
-import { NO_USER_ID, OVERFLOW_USER_ID, UsageMetrics, type UsageMetricsOptions } from '../../src/sinks/metrics/usage-metrics.ts';
+import { MAX_SHAPES, NO_USER_ID, OVERFLOW_USER_ID, UsageMetrics, type UsageMetricsOptions } from '../../src/sinks/metrics/usage-metrics.ts';
 
 const OPTIONS: UsageMetricsOptions = {
   propertyLabels: ['plan', 'feature'],
@@ -124,5 +124,19 @@ describe('per-user metrics', () => {
     metrics.record(usage());
     metrics.record(usage({ timeToFirstTokenSeconds: 0.2 }));
     assert.equal(value(render(metrics), 'llm_time_to_first_token_seconds_count', 'provider="openai",model="gpt-4o-mini",plan="pro",feature=""'), 1);
+  });
+});
+
+describe('untrusted models and property values', () => {
+  it('fold into one __other__ shape past MAX_SHAPES, so memory and /metrics stay bounded', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    for (let index = 0; index < MAX_SHAPES + 5000; index++) {
+      metrics.record(usage({ userId: 'u', model: `model-${index}`, properties: { plan: `plan-${index}` } }));
+    }
+    const text = render(metrics);
+    const costLines = text.split('\n').filter((line) => line.startsWith('llm_cost_usd_total{'));
+    assert.equal(costLines.length, MAX_SHAPES + 1);
+    assert.equal(value(text, 'llm_requests_total',
+      'user_id="u",provider="__other__",model="__other__",operation="chat",status="ok",plan="__other__",feature="__other__"'), 5000);
   });
 });

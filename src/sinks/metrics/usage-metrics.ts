@@ -95,7 +95,7 @@ interface UserEntry {
 
 const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_write'] as const;
 /** Distinct provider / model / property-value combinations kept; the rest are counted under OTHER. */
-const MAX_SHAPES = 100_000;
+export const MAX_SHAPES = 10_000;
 const OTHER = '__other__';
 
 /**
@@ -109,6 +109,7 @@ export class UsageMetrics {
   /** provider -> model -> property value... -> Shape */
   private readonly shapeTree = new Map<string, unknown>();
   private readonly shapes: Shape[] = [];
+  private otherShape: Shape | undefined;
   private readonly unpriced = new Map<string, number>();
   /** Calls whose span reported no usage, by source + model labels (bounded like `unpriced`). */
   private readonly withoutUsage = new Map<string, number>();
@@ -304,19 +305,28 @@ export class UsageMetrics {
 
   /** The shared Shape of a provider, model and property set, found through one map level per value. */
   private shapeOf(provider: string, model: string, properties: Readonly<Record<string, string>>): Shape {
-    let level = this.shapeTree;
-    let node = descend(level, provider);
-    level = node;
-    node = descend(level, model);
+    let node = this.shapeTree.get(provider) as Map<string, unknown> | undefined;
+    if (node !== undefined) node = node.get(model) as Map<string, unknown> | undefined;
     for (const name of this.options.propertyLabels) {
-      level = node;
-      node = descend(level, properties[name] ?? '');
+      if (node === undefined) break;
+      node = node.get(properties[name] ?? '') as Map<string, unknown> | undefined;
     }
-    let shape = node.get(SHAPE) as Shape | undefined;
-    if (shape) return shape;
-    // Models and providers come from untrusted spans: past the bound, new ones share one "__other__" shape.
-    if (this.shapes.length >= MAX_SHAPES && !(provider === OTHER && model === OTHER)) return this.shapeOf(OTHER, OTHER, properties);
-    shape = this.newShape(provider, model, properties);
+    return (node?.get(SHAPE) as Shape | undefined) ?? this.addShape(provider, model, properties);
+  }
+
+  /**
+   * Providers, models and property values come from untrusted spans: past MAX_SHAPES, every new combination is
+   * counted under one shape whose labels are all "__other__", so memory and /metrics stay bounded.
+   */
+  private addShape(provider: string, model: string, properties: Readonly<Record<string, string>>): Shape {
+    if (this.shapes.length >= MAX_SHAPES) {
+      this.otherShape ??= this.newShape(OTHER, OTHER, Object.fromEntries(this.options.propertyLabels.map((name) => [name, OTHER])));
+      return this.otherShape;
+    }
+    let node = descend(this.shapeTree, provider);
+    node = descend(node, model);
+    for (const name of this.options.propertyLabels) node = descend(node, properties[name] ?? '');
+    const shape = this.newShape(provider, model, properties);
     node.set(SHAPE, shape);
     return shape;
   }
