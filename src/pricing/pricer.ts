@@ -1,5 +1,5 @@
 import type { UsageRecord } from '../sources/usage-record.ts';
-import { findCatalogueModel } from './catalogue.ts';
+import { catalogueModelId, findCatalogueModel } from './catalogue.ts';
 import { compileOverrideMatchers, type OverrideMatcher, type PriceOverride } from './overrides.ts';
 import type { PricedUsage } from './priced-usage.ts';
 import { compileCatalogueRates, compileFlatRates, costNanoUsd, scaleRates, type RateCard } from './rate-card.ts';
@@ -72,7 +72,10 @@ export function createPricer(options: PricerOptions): Pricer {
 
 /** The rates for a (provider, model): the first matching override, else the catalogue's; undefined when none. */
 export function rateCardFor(matchers: readonly OverrideMatcher[], provider: string, model: string): RateCard | undefined {
-  const override = matchers.find((matcher) => matcher.matches(provider, model))?.override;
+  // An override names a model as the operator knows it: the id as sent, or the bare id the catalogue uses
+  // (`models/gemini-2.5-pro` and Bedrock ARNs reduced), whichever an entry matches first.
+  const bareModel = catalogueModelId(model);
+  const override = matchers.find((matcher) => matcher.matches(provider, model) || matcher.matches(provider, bareModel))?.override;
   if (override?.usdPerMillionTokens !== undefined) return compileFlatRates(override.usdPerMillionTokens);
   const catalogue = catalogueRates(provider, model);
   if (override?.catalogueMultiplier !== undefined) {

@@ -174,3 +174,16 @@ describe('pricer, price periods', () => {
     assert.equal(atUtcHour(0), 135_000_000);
   });
 });
+
+describe('overrides and provider-specific model ids', () => {
+  it('an override for the bare id also prices Google resource paths and Bedrock ARNs', () => {
+    const { price } = pricer([
+      { model: 'gemini-2.5-pro', usdPerMillionTokens: { input: 1, output: 2 } },
+      { model: 'anthropic.claude-3-5-haiku-20241022-v1:0', usdPerMillionTokens: { input: 3, output: 4 } },
+    ]);
+    assert.equal(price(usageRecord('gcp.vertex_ai', 'publishers/google/models/gemini-2.5-pro', { input: 1000, output: 1000 })).costNanoUsd,
+      1000 * 1 * PER_MTOK + 1000 * 2 * PER_MTOK);
+    assert.equal(price(usageRecord('aws.bedrock', 'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0',
+      { input: 1000, output: 1000 })).costNanoUsd, 1000 * 3 * PER_MTOK + 1000 * 4 * PER_MTOK);
+  });
+});
