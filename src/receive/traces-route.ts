@@ -56,6 +56,7 @@ export function tracesRoute(options: TracesRouteOptions) {
       return answerError(response, encoding, 503, 'the export could not be recorded; retry later');
     }
     health.llmCalls.inc(result.llmCalls);
+    health.spansDuplicate.inc(result.duplicates);
     health.spansIgnored.inc(result.ignored);
     if (result.rejected > 0) {
       health.spansRejected.inc(result.rejected);

@@ -122,6 +122,17 @@ describe('OTLP/HTTP export to the real processor', () => {
       'user_id="partial-user",provider="openai",model="gpt-4o-mini",operation="chat",status="ok",plan="",feature=""'), 2);
   });
 
+  it('counts a retried export once and reports the retry in its own health counter', async () => {
+    const body = jsonRequest([jsonSpan('00000000000000a1', chatAttributes('retry-user')), jsonSpan('00000000000000a2', chatAttributes('retry-user'))]);
+    const before = unlabelled(await processor.metrics(), 'llm_user_metrics_spans_duplicate_total');
+    assert.equal((await postJson(body)).status, 200);
+    assert.equal((await postJson(body)).status, 200);
+    const text = await processor.metrics();
+    assert.equal(sample(text, 'llm_requests_total',
+      'user_id="retry-user",provider="openai",model="gpt-4o-mini",operation="chat",status="ok",plan="",feature=""'), 2);
+    assert.equal(unlabelled(text, 'llm_user_metrics_spans_duplicate_total') - before, 2);
+  });
+
   it('answers 400 for bodies that do not decode, naming the problem', async () => {
     const badJson = await postJson('{"resourceSpans": [');
     assert.equal(badJson.status, 400);

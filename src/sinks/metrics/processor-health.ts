@@ -20,6 +20,10 @@ export function createProcessorHealth() {
       name: 'llm_user_metrics_spans_rejected_total',
       help: 'Spans that could not be used (malformed), reported back in partial_success.', registers,
     }),
+    spansDuplicate: new Counter({
+      name: 'llm_user_metrics_spans_duplicate_total',
+      help: 'LLM spans already counted (an exporter retry), dropped by the ledger.', registers,
+    }),
     llmCalls: new Counter({
       name: 'llm_user_metrics_llm_spans_total', help: 'Spans recorded as LLM calls.', registers,
     }),
