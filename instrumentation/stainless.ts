@@ -3,21 +3,23 @@
  * the app sees: the `APIPromise` (its `withResponse()`, `asResponse()` and `_thenUnwrap` stay), and the `Stream`
  * (every event unchanged, `tee()`, `controller.abort()`, `toReadableStream()`, early `break`).
  */
+import { withoutTopLevelMember } from './json-text.ts';
 import type { LlmCall, ResponseFields } from './llm-call.ts';
 import { safely, STREAM_INCOMPLETE_ATTRIBUTE } from './llm-call.ts';
 
 /** Accumulates what a stream's events say; returns true for an event the app must not see. */
 export interface StreamAccumulator {
   /**
-   * Looks at one event. 'hide': the app must not see it (the usage chunk we asked for); 'changed': we put it back
-   * as the app would have seen it without our request (so a raw SSE body must be re-serialized); 'keep': untouched.
+   * Looks at one event. 'hide': the app must not see it (the usage chunk we asked for); 'strip-usage': its top-level
+   * `usage` member is there only because we asked for usage, and was deleted from the event (a raw SSE body must
+   * drop it from the text too); 'keep': untouched.
    */
   onEvent(event: unknown): EventVerdict;
   /** The fields so far; `complete` is false until the stream's final event arrived. */
   result(): ResponseFields & { readonly complete: boolean };
 }
 
-export type EventVerdict = 'keep' | 'hide' | 'changed';
+export type EventVerdict = 'keep' | 'hide' | 'strip-usage';
 
 export interface CallObserver {
   readonly call: LlmCall;
@@ -195,20 +197,33 @@ export function observeRawResponse(response: Response, observer: CallObserver): 
   return replacement;
 }
 
-/** Splits an SSE byte stream into events, lets the accumulator see each `data:` JSON, drops the hidden ones. */
+/** Where the JSON of an SSE event's `data:` line lies in the event's text. */
+function payloadBounds(raw: string): { start: number; end: number } | undefined {
+  const line = /^data:[ \t]*(.*?)[ \t\r]*$/m.exec(raw);
+  if (!line?.[1]) return undefined;
+  const start = line.index + line[0].indexOf(line[1], 5);
+  return { start, end: start + line[1].length };
+}
+
+/**
+ * Splits an SSE byte stream into events, lets the accumulator see each `data:` JSON, drops the hidden ones. What the
+ * app reads is the provider's text, minus only what our usage request added.
+ */
 function sseFilter(observer: CallObserver, accumulator: StreamAccumulator): TransformStream<Uint8Array, Uint8Array> {
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   let pending = '';
   const handleEvent = (raw: string): string | undefined => safely('sse event', () => {
-    const dataLine = raw.split(/\r?\n/).find((line) => line.startsWith('data:'));
-    const payload = dataLine?.slice(5).trim();
-    if (!payload || payload === '[DONE]') return raw;
+    const bounds = payloadBounds(raw);
+    if (!bounds) return raw;
+    const payload = raw.slice(bounds.start, bounds.end);
+    if (payload === '[DONE]') return raw;
     const event = JSON.parse(payload) as unknown;
     observer.call.firstChunk();
     const verdict = accumulator.onEvent(event);
     if (verdict === 'hide') return undefined;
-    return verdict === 'changed' ? raw.replace(payload, JSON.stringify(event)) : raw;
+    if (verdict === 'keep') return raw;
+    return raw.slice(0, bounds.start) + withoutTopLevelMember(payload, 'usage') + raw.slice(bounds.end);
   }, raw);
   return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {

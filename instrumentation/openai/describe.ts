@@ -63,7 +63,7 @@ export function chunkAccumulator(usageInjected: boolean, usageExpected: boolean)
       if (Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage) return 'hide';
       if ('usage' in chunk && chunk.usage === null) {
         delete chunk.usage;
-        return 'changed';
+        return 'strip-usage';
       }
       return 'keep';
     },

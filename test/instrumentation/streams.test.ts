@@ -114,6 +114,19 @@ it('asResponse(): the raw SSE body is what the app would get without us, and usa
   assert.equal(span.attributes['gen_ai.usage.input_tokens'], OPENAI_USAGE.input);
 });
 
+it("asResponse(): the provider's own bytes, even with `$` in the text and JSON not written as JSON.stringify would", async () => {
+  const headers = { 'x-stand-in-text': JSON.stringify(['Cost: $$5 ', "and $& or $' or $`"]), 'x-stand-in-json': 'spaced' };
+  for (const create of [(c: any) => c.chat.completions.create(body, { headers }), (c: any) => c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'hi', stream: true }, { headers })]) {
+    tracing.reset();
+    const mine = await (await create(ours()).asResponse()).text();
+    const control = await (await create(theirs()).asResponse()).text();
+    assert.ok(control.includes('"Cost: $$5 "') && control.includes('": "'), 'the stand-in sent the text and spacing asked for');
+    assert.equal(mine, control);
+    const span = await onlySpan();
+    assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
+  }
+});
+
 it('asResponse() on a plain call: the JSON body is untouched, usage from a clone', async () => {
   const response = await ours().chat.completions.create({ ...body, stream: false }).asResponse();
   const json = await response.json() as { usage: { prompt_tokens: number } };
