@@ -14,18 +14,30 @@ export const STREAM_INCOMPLETE_ATTRIBUTE = 'llm_user_metrics.stream.incomplete';
 export const TIME_TO_FIRST_CHUNK_ATTRIBUTE = 'gen_ai.response.time_to_first_chunk';
 
 const log = diag.createComponentLogger({ namespace: 'llm-user-metrics' });
+
+/** How many distinct faults are logged; past that, one line says so and the rest are silent. */
+export const MAX_REPORTED_FAULTS = 64;
 const reported = new Set<string>();
 
-/** Runs our own logic; on a fault, logs it once per message and returns `fallback`. */
+function report(what: string, error: unknown): void {
+  // The error class only: a message can quote what failed to parse, i.e. prompt or completion text.
+  const fault = `${what}: ${error instanceof Error ? error.name : typeof error}`;
+  if (reported.has(fault) || reported.size > MAX_REPORTED_FAULTS) return;
+  if (reported.size === MAX_REPORTED_FAULTS) {
+    reported.add('');
+    log.error(`instrumentation faults: ${MAX_REPORTED_FAULTS} kinds reported, further ones are not logged`);
+    return;
+  }
+  reported.add(fault);
+  log.error(`instrumentation fault, call left untouched (${fault})`);
+}
+
+/** Runs our own logic; on a fault, logs where and which error class (once each) and returns `fallback`. */
 export function safely<T>(what: string, fn: () => T, fallback: T): T {
   try {
     return fn();
   } catch (error) {
-    const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
-    if (!reported.has(message)) {
-      reported.add(message);
-      log.error(`instrumentation fault, call left untouched (${message})`);
-    }
+    report(what, error);
     return fallback;
   }
 }
