@@ -99,7 +99,7 @@ export function errorType(error: unknown): string {
 export class LlmCall {
   readonly span: Span;
   readonly #startedAt: number;
-  #firstChunkAt: number | undefined;
+  #firstOutputAt: number | undefined;
   #ended = false;
 
   constructor(tracer: Tracer, start: CallStart) {
@@ -117,10 +117,11 @@ export class LlmCall {
     return this.#ended;
   }
 
-  firstChunk(): void {
-    if (this.#firstChunkAt !== undefined || this.#ended) return;
-    this.#firstChunkAt = performance.now();
-    this.span.setAttribute(TIME_TO_FIRST_CHUNK_ATTRIBUTE, (this.#firstChunkAt - this.#startedAt) / 1000);
+  /** The first event carrying output arrived (not merely the first event: headers-only ones come earlier). */
+  firstOutput(): void {
+    if (this.#firstOutputAt !== undefined || this.#ended) return;
+    this.#firstOutputAt = performance.now();
+    this.span.setAttribute(TIME_TO_FIRST_CHUNK_ATTRIBUTE, (this.#firstOutputAt - this.#startedAt) / 1000);
   }
 
   succeed(fields: ResponseFields, extra?: Attributes): void {

@@ -15,6 +15,8 @@ export interface StreamAccumulator {
    * drop it from the text too); 'keep': untouched.
    */
   onEvent(event: unknown): EventVerdict;
+  /** True for an event that carries generated output (text, tool call, reasoning): the first one stops the clock. */
+  carriesOutput(event: unknown): boolean;
   /** The fields so far; `complete` is false until the stream's final event arrived. */
   result(): ResponseFields & { readonly complete: boolean };
 }
@@ -62,7 +64,7 @@ function observeIterator(inner: AsyncIterator<unknown>, observer: CallObserver, 
           return step;
         }
         const verdict = safely('stream event', () => {
-          call.firstChunk();
+          if (accumulator.carriesOutput(step.value)) call.firstOutput();
           return accumulator.onEvent(step.value);
         }, 'keep');
         if (verdict !== 'hide') return step;
@@ -219,7 +221,7 @@ function sseFilter(observer: CallObserver, accumulator: StreamAccumulator): Tran
     const payload = raw.slice(bounds.start, bounds.end);
     if (payload === '[DONE]') return raw;
     const event = JSON.parse(payload) as unknown;
-    observer.call.firstChunk();
+    if (accumulator.carriesOutput(event)) observer.call.firstOutput();
     const verdict = accumulator.onEvent(event);
     if (verdict === 'hide') return undefined;
     if (verdict === 'keep') return raw;

@@ -40,6 +40,7 @@ export function messageStreamAccumulator(): StreamAccumulator {
       }
       return 'keep';
     },
+    carriesOutput: (event) => asJson(event).type === 'content_block_delta',
     result: () => ({ model, id, finishReasons: stopReason ? [stopReason] : [], usage: anthropicUsage(usage), complete }),
   };
 }

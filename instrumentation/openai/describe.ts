@@ -43,6 +43,26 @@ export function responsesResponse(data: unknown): ResponseFields {
   return { model: str(d.model), id: str(d.id), finishReasons: reason ? [reason] : [], usage: openaiResponsesUsage(d.usage) };
 }
 
+const nonEmpty = (value: unknown) => (typeof value === 'string' && value !== '') || (Array.isArray(value) && value.length > 0);
+
+/** A chat or legacy completion chunk with generated output: text, refusal, tool or function call, reasoning, audio. */
+export function chunkCarriesOutput(event: unknown): boolean {
+  const choices = asJson(event).choices;
+  if (!Array.isArray(choices)) return false;
+  return choices.some((choice) => {
+    const c = asJson(choice);
+    const d = asJson(c.delta);
+    return nonEmpty(c.text) || nonEmpty(d.content) || nonEmpty(d.refusal) || nonEmpty(d.tool_calls) || nonEmpty(d.reasoning_content)
+      || nonEmpty(d.reasoning) || (typeof d.function_call === 'object' && d.function_call !== null) || (typeof d.audio === 'object' && d.audio !== null);
+  });
+}
+
+/** Responses stream events with output are the `*.delta` ones (text, refusal, function arguments, reasoning, audio). */
+export function responsesEventCarriesOutput(event: unknown): boolean {
+  const type = str(asJson(event).type);
+  return type !== undefined && type.endsWith('.delta');
+}
+
 /**
  * Chat and legacy completion chunks. When we asked for usage on the app's behalf, the provider adds `usage: null`
  * to every chunk and one last chunk with no choices: both are put back as the app would have seen them.
@@ -67,6 +87,7 @@ export function chunkAccumulator(usageInjected: boolean, usageExpected: boolean)
       }
       return 'keep';
     },
+    carriesOutput: chunkCarriesOutput,
     result() {
       const complete = usageExpected ? usage !== undefined : reasons.length > 0;
       return { model, id, finishReasons: reasons, usage, complete };
@@ -90,6 +111,7 @@ export function responsesAccumulator(): StreamAccumulator {
       }
       return 'keep';
     },
+    carriesOutput: responsesEventCarriesOutput,
     result: () => ({ ...fields, complete }),
   };
 }

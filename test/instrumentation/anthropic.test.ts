@@ -61,6 +61,14 @@ it('stream: true: cumulative message_delta usage is not double counted; events u
   assert.equal(typeof span!.attributes['gen_ai.response.time_to_first_chunk'], 'number');
 });
 
+it('time to first chunk: from the call to the first content_block_delta, not message_start', async () => {
+  const stream = await client().messages.create({ ...params, stream: true }, { headers: { 'x-stand-in-first-output-delay-ms': '150' } });
+  for await (const _event of stream);
+  const [span] = await waitForSpans(tracing, 1);
+  const ttft = span!.attributes['gen_ai.response.time_to_first_chunk'] as number;
+  assert.ok(ttft >= 0.15, `time to first chunk ${ttft}s, but output came after 150ms`);
+});
+
 it('messages.stream() helper: counted once, finalMessage as without us', async () => {
   const final = await client().messages.stream(params, { headers: { ...ask.headers, 'Helicone-User-Id': 'helper-user' } }).finalMessage();
   assert.equal(final.usage.output_tokens, ANTHROPIC_USAGE.output);

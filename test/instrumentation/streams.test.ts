@@ -142,13 +142,35 @@ it('chat.completions.stream() helper: counted once, finalChatCompletion as witho
   assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
 });
 
-it('time to first chunk: measured from the call to the first event', async () => {
+it('time to first chunk: measured from the call to the first output, well before the end', async () => {
   const stream = await ours().chat.completions.create(body, { headers: { 'x-stand-in-delay-ms': '40' } });
   await collect(stream);
   const span = await onlySpan();
   const ttft = span.attributes['gen_ai.response.time_to_first_chunk'] as number;
   const duration = span.duration[0] + span.duration[1] / 1e9;
   assert.ok(ttft > 0 && ttft < duration - 0.1, `ttft ${ttft}s, duration ${duration}s`);
+});
+
+/** Seconds from the call to the first output, as the span says; checks it covers the stand-in's wait for output. */
+async function timeToFirstOutput(waitMs: number) {
+  const span = await onlySpan();
+  const ttft = span.attributes['gen_ai.response.time_to_first_chunk'] as number;
+  assert.equal(typeof ttft, 'number');
+  assert.ok(ttft >= waitMs / 1000, `time to first chunk ${ttft}s, but output came after ${waitMs}ms`);
+  return ttft;
+}
+
+const waitForOutput = { headers: { 'x-stand-in-first-output-delay-ms': '150' } };
+
+it('time to first chunk: Responses streams start the clock at the first *.delta, not response.created', async () => {
+  const events = await collect(await ours().responses.create({ model: 'gpt-4o-mini', input: 'hi', stream: true }, waitForOutput));
+  assert.equal((events[0] as { type: string }).type, 'response.created');
+  await timeToFirstOutput(150);
+});
+
+it('time to first chunk: chat streams skip the role-only first chunk', async () => {
+  await collect(await ours().chat.completions.create(body, waitForOutput));
+  await timeToFirstOutput(150);
 });
 
 it('the app body object is not changed by the usage request', async () => {
