@@ -67,7 +67,7 @@ export function responsesEventCarriesOutput(event: unknown): boolean {
  * Chat and legacy completion chunks. When we asked for usage on the app's behalf, the provider adds `usage: null`
  * to every chunk and one last chunk with no choices: both are put back as the app would have seen them.
  */
-export function chunkAccumulator(usageInjected: boolean, usageExpected: boolean): StreamAccumulator {
+export function chunkAccumulator(usageInjected: boolean): StreamAccumulator {
   let model: string | undefined;
   let id: string | undefined;
   let usage: TokenUsage | undefined;
@@ -89,7 +89,8 @@ export function chunkAccumulator(usageInjected: boolean, usageExpected: boolean)
     },
     carriesOutput: chunkCarriesOutput,
     result() {
-      const complete = usageExpected ? usage !== undefined : reasons.length > 0;
+      // A finish reason ends the output; a provider that ignores stream_options sends no usage, yet its stream is whole.
+      const complete = reasons.length > 0 || usage !== undefined;
       return { model, id, finishReasons: reasons, usage, complete };
     },
   };
@@ -144,6 +145,6 @@ export function describeOpenAI(endpoint: OpenAIEndpoint, input: CallInput, optio
   const fromResponse = endpoint === 'responses' ? responsesResponse : endpoint === 'embeddings' ? embeddingsResponse : chatResponse;
   const newAccumulator = endpoint === 'responses'
     ? responsesAccumulator
-    : () => chunkAccumulator(inject, inject || appAskedUsage);
+    : () => chunkAccumulator(inject);
   return { start, body: sent, fromResponse, newAccumulator };
 }

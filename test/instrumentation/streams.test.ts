@@ -173,6 +173,17 @@ it('time to first chunk: chat streams skip the role-only first chunk', async () 
   await timeToFirstOutput(150);
 });
 
+it('a provider that ignores stream_options: the stream is complete, not marked incomplete, just without usage', async () => {
+  const ignoring = { headers: { 'x-stand-in-ignore-stream-options': 'true' } };
+  const seen = await collect(await ours().chat.completions.create(body, ignoring));
+  assert.deepEqual(seen, await collect(await theirs().chat.completions.create(body, ignoring)));
+  const span = await onlySpan();
+  assert.equal(JSON.parse(standIn.requests.at(-2)!.body).stream_options.include_usage, true, 'we asked for usage');
+  assert.equal(span.attributes['gen_ai.usage.input_tokens'], undefined);
+  assert.deepEqual(span.attributes['gen_ai.response.finish_reasons'], ['stop']);
+  assert.equal(span.attributes['llm_user_metrics.stream.incomplete'], undefined);
+});
+
 it('the app body object is not changed by the usage request', async () => {
   const appBody = { ...body };
   await collect(await ours().chat.completions.create(appBody));
