@@ -16,6 +16,7 @@ import { decodeJson } from '../src/decode/json.ts';
 import { decodeProtobuf } from '../src/decode/protobuf.ts';
 import { ExportTraceServiceRequest } from '../src/decode/otlp-schema.ts';
 import { makeBatch, serializeJson, serializeProtobuf } from './fixtures.ts';
+import { makeMixedBatch } from './mixed-sources.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 5;
@@ -87,9 +88,10 @@ type Encoding = 'protobuf' | 'json';
  * Export bodies whose spans are all distinct (seeds `first`.. onwards): the ledger drops a span it has seen, so
  * resending the same bytes would measure the retry path instead of ingest.
  */
-function bodiesFor(encoding: Encoding, first: number, count: number): Uint8Array[] {
+function bodiesFor(encoding: Encoding, first: number, count: number, mixed = false): Uint8Array[] {
   const serialize = encoding === 'protobuf' ? serializeProtobuf : serializeJson;
-  return Array.from({ length: count }, (_, index) => serialize(makeBatch({ spans: 512, users: 1000, seed: first + index })));
+  const batch = mixed ? makeMixedBatch : makeBatch;
+  return Array.from({ length: count }, (_, index) => serialize(batch({ spans: 512, users: 1000, seed: first + index })));
 }
 
 function median(values: readonly number[]): number {
@@ -112,7 +114,15 @@ function decodeFloor(bodies: readonly Uint8Array[], decode: (body: Uint8Array) =
   return median(perRound);
 }
 
-interface IngestSetup { readonly name: string; readonly encoding: Encoding; readonly env: Record<string, string> }
+interface IngestSetup {
+  readonly name: string;
+  readonly encoding: Encoding;
+  readonly env: Record<string, string>;
+  /** Bodies from bench/mixed-sources.ts (every source's span shapes) instead of our own spans only. */
+  readonly mixed?: boolean;
+}
+
+const bodyKind = (setup: IngestSetup) => (setup.mixed ? 'mixed' : setup.encoding);
 
 /**
  * Every setup gets its own processor; the rounds alternate between them, each round sending the same fresh bodies
@@ -124,14 +134,18 @@ async function ingestThroughput(setups: readonly IngestSetup[]) {
   try {
     let seed = 1_000;
     for (let round = -1; round < ROUNDS; round++) { // round -1 warms up: JIT, first users
-      const bodies = { protobuf: bodiesFor('protobuf', seed, SENDS_PER_ROUND), json: bodiesFor('json', seed, SENDS_PER_ROUND) };
+      const bodies = {
+        protobuf: bodiesFor('protobuf', seed, SENDS_PER_ROUND),
+        json: bodiesFor('json', seed, SENDS_PER_ROUND),
+        mixed: setups.some((setup) => setup.mixed) ? bodiesFor('protobuf', seed, SENDS_PER_ROUND, true) : [],
+      };
       seed += SENDS_PER_ROUND;
       for (const [index, setup] of setups.entries()) {
         const processor = processors[index]!;
         const contentType = setup.encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json';
         const cpuBefore = cpuSeconds(processor.child.pid!);
         const started = performance.now();
-        await sendAll(processor.url, bodies[setup.encoding], contentType);
+        await sendAll(processor.url, bodies[bodyKind(setup)], contentType);
         if (round < 0) continue;
         const spans = SENDS_PER_ROUND * 512;
         results[index]!.wall.push(spans / ((performance.now() - started) / 1000));
@@ -228,23 +242,28 @@ async function main() {
   const floor = {
     protobuf: decodeFloor(bodiesFor('protobuf', 1, BATCHES), decodeProtobuf),
     json: decodeFloor(bodiesFor('json', 1, BATCHES), decodeJson),
+    mixed: decodeFloor(bodiesFor('protobuf', 1, BATCHES, true), decodeProtobuf),
   };
   const setups: IngestSetup[] = [
     { name: 'protobuf, ledger off', encoding: 'protobuf', env: { LEDGER: 'off' } },
     { name: 'protobuf, ledger on', encoding: 'protobuf', env: {} },
     { name: 'json, ledger off', encoding: 'json', env: { LEDGER: 'off' } },
     { name: 'json, ledger on', encoding: 'json', env: {} },
+    { name: 'protobuf, every source mixed, ledger off', encoding: 'protobuf', env: { LEDGER: 'off' }, mixed: true },
   ];
   console.log(`Ingest: ${SENDS_PER_ROUND} fresh 512-span exports per round (~90% LLM spans, 1,000 users), ${CONCURRENCY} in flight, each processor in its own process`);
   console.log('| setup | decode floor µs/span | ingest spans/s (wall) | ingest spans per CPU-second | floor/ingest (CPU) | ledger on/off (wall) | peak RSS MiB |');
   console.log('|---|---|---|---|---|---|---|');
   const ingest = await ingestThroughput(setups);
   for (const result of ingest) {
-    const floorMicros = floor[result.setup.encoding];
-    const off = ingest.find((other) => other.setup.encoding === result.setup.encoding && other.setup.env.LEDGER === 'off')!;
+    const floorMicros = floor[bodyKind(result.setup)];
+    const off = ingest.find((other) => bodyKind(other.setup) === bodyKind(result.setup) && other.setup.env.LEDGER === 'off')!;
     const ratio = result === off ? '' : format(result.wall / off.wall, 2);
     console.log(`| ${result.setup.name} | ${format(floorMicros, 2)} | ${format(result.wall)} | ${format(result.perCpuSecond)} | ${format(1e6 / floorMicros / result.perCpuSecond, 2)}x | ${ratio} | ${format(result.peakRss)} |`);
   }
+  const single = ingest.find((result) => !result.setup.mixed && result.setup.encoding === 'protobuf' && result.setup.env.LEDGER === 'off')!;
+  const mixed = ingest.find((result) => result.setup.mixed)!;
+  console.log(`Every source mixed (bench/mixed-sources.ts: ~70% call spans, the rest AI SDK parents, agents and app spans; prompt text where libraries record it) / ours only: ${format(mixed.wall / single.wall, 2)} (wall), ${format(mixed.perCpuSecond / single.perCpuSecond, 2)} (per CPU-second)`);
 
   const render = await renderTime();
   console.log(`\n/metrics with ${format(RENDER_USERS)} active users: ${format(render.ms, 1)} ms per scrape (${format(render.series)} series, ${format(render.bytes / 1e6, 1)} MB)`);
