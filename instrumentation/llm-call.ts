@@ -59,6 +59,8 @@ export interface ResponseFields {
   readonly id?: string | undefined;
   readonly finishReasons?: readonly string[] | undefined;
   readonly usage?: TokenUsage | undefined;
+  /** Set when the response itself reports a failure (a Responses `status: 'failed'`, an `error` stream event). */
+  readonly errorType?: string | undefined;
 }
 
 export function startAttributes(start: CallStart): Attributes {
@@ -124,10 +126,15 @@ export class LlmCall {
     this.span.setAttribute(TIME_TO_FIRST_CHUNK_ATTRIBUTE, (this.#firstOutputAt - this.#startedAt) / 1000);
   }
 
-  succeed(fields: ResponseFields, extra?: Attributes): void {
+  /** Ends the span with what the response said; one that reports its own failure makes it an error span. */
+  end(fields: ResponseFields, extra?: Attributes): void {
     if (this.#ended) return;
     this.#ended = true;
     this.span.setAttributes({ ...responseAttributes(fields), ...extra });
+    if (fields.errorType !== undefined) {
+      this.span.setAttribute('error.type', fields.errorType);
+      this.span.setStatus({ code: SpanStatusCode.ERROR, message: fields.errorType });
+    }
     this.span.end();
   }
 

@@ -42,7 +42,7 @@ function isStainlessStream(value: unknown): value is StainlessStream {
 function endStream(observer: CallObserver, accumulator: StreamAccumulator): void {
   safely('stream end', () => {
     const { complete, ...fields } = accumulator.result();
-    observer.call.succeed(fields, complete ? undefined : { [STREAM_INCOMPLETE_ATTRIBUTE]: true });
+    observer.call.end(fields, complete ? undefined : { [STREAM_INCOMPLETE_ATTRIBUTE]: true });
   }, undefined);
 }
 
@@ -93,7 +93,7 @@ function observeIterator(inner: AsyncIterator<unknown>, observer: CallObserver, 
  */
 export function instrumentStream(stream: unknown, observer: CallObserver): void {
   if (!isStainlessStream(stream)) {
-    observer.call.succeed({});
+    observer.call.end({});
     return;
   }
   const original = stream.iterator;
@@ -109,7 +109,7 @@ export function instrumentStream(stream: unknown, observer: CallObserver): void 
 function onData(data: unknown, observer: CallObserver): void {
   safely('response', () => {
     if (isStainlessStream(data)) instrumentStream(data, observer);
-    else observer.call.succeed(observer.fromResponse(data));
+    else observer.call.end(observer.fromResponse(data));
   }, undefined);
 }
 
@@ -136,7 +136,7 @@ export function observeApiPromise(promise: unknown, observer: CallObserver): unk
     if (promise && typeof (promise as PromiseLike<unknown>).then === 'function') {
       (promise as PromiseLike<unknown>).then((data) => onData(data, observer), (error: unknown) => call.fail(error));
     } else {
-      call.succeed({});
+      call.end({});
     }
     return promise;
   }
@@ -187,7 +187,7 @@ export function observeRawResponse(response: Response, observer: CallObserver): 
   const contentType = response.headers.get('content-type') ?? '';
   if (!contentType.includes('text/event-stream') || !response.body) {
     response.clone().json().then(
-      (data: unknown) => safely('raw json', () => call.succeed(observer.fromResponse(data)), undefined),
+      (data: unknown) => safely('raw json', () => call.end(observer.fromResponse(data)), undefined),
       (error: unknown) => call.fail(error),
     );
     return response;

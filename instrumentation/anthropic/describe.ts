@@ -24,6 +24,7 @@ export function messageStreamAccumulator(): StreamAccumulator {
   let stopReason: string | undefined;
   let usage: Json = {};
   let complete = false;
+  let errorType: string | undefined;
   return {
     onEvent(event: unknown): EventVerdict {
       const e = asJson(event);
@@ -37,11 +38,15 @@ export function messageStreamAccumulator(): StreamAccumulator {
         for (const [key, value] of Object.entries(asJson(e.usage))) if (value !== null && value !== undefined) usage[key] = value;
       } else if (e.type === 'message_stop') {
         complete = true;
+      } else if (e.type === 'error') {
+        // The SDK throws on it when iterating; a raw asResponse() body shows it to us as an event.
+        errorType = str(asJson(e.error).type) ?? 'error';
+        complete = true;
       }
       return 'keep';
     },
     carriesOutput: (event) => asJson(event).type === 'content_block_delta',
-    result: () => ({ model, id, finishReasons: stopReason ? [stopReason] : [], usage: anthropicUsage(usage), complete }),
+    result: () => ({ model, id, finishReasons: stopReason ? [stopReason] : [], usage: anthropicUsage(usage), complete, errorType }),
   };
 }
 

@@ -40,7 +40,9 @@ export function embeddingsResponse(data: unknown): ResponseFields {
 export function responsesResponse(data: unknown): ResponseFields {
   const d = asJson(data);
   const reason = str(asJson(d.incomplete_details).reason) ?? str(d.status);
-  return { model: str(d.model), id: str(d.id), finishReasons: reason ? [reason] : [], usage: openaiResponsesUsage(d.usage) };
+  // A failed response arrives as HTTP 200 (or a response.failed event): only its status and error code say so.
+  const errorType = d.status === 'failed' ? (str(asJson(d.error).code) ?? 'failed') : undefined;
+  return { model: str(d.model), id: str(d.id), finishReasons: reason ? [reason] : [], usage: openaiResponsesUsage(d.usage), errorType };
 }
 
 const nonEmpty = (value: unknown) => (typeof value === 'string' && value !== '') || (Array.isArray(value) && value.length > 0);
@@ -108,6 +110,10 @@ export function responsesAccumulator(): StreamAccumulator {
       if (type === 'response.created' && !complete) fields = { ...fields, ...responsesResponse(e.response), finishReasons: [] };
       else if (type && TERMINAL_RESPONSE_EVENTS.has(type)) {
         fields = responsesResponse(e.response);
+        complete = true;
+      } else if (type === 'error') {
+        // The SDK throws on it when iterating; a raw asResponse() body shows it to us as an event.
+        fields = { ...fields, errorType: str(e.code) ?? 'error' };
         complete = true;
       }
       return 'keep';

@@ -159,6 +159,21 @@ for (const v of versions) {
       assert.equal(typeof spans[1]!.attributes['gen_ai.response.time_to_first_chunk'], 'number');
     });
 
+    it('a failed Responses call (status failed, or a response.failed event) is an error span, typed by its error code', async () => {
+      const c = client(v.module);
+      const plain = await c.responses.create({ model: 'fail-response', input: 'hi' });
+      assert.equal(plain.status, 'failed');
+      const events = await collect(await c.responses.create({ model: 'fail-response', input: 'hi', stream: true }));
+      assert.equal((events.at(-1) as any).type, 'response.failed');
+      const spans = await waitForSpans(tracing, 2);
+      assert.equal(spans.length, 2);
+      for (const span of spans) {
+        assert.equal(span.status.code, SpanStatusCode.ERROR);
+        assert.equal(span.attributes['error.type'], 'server_error');
+        assert.ok(!JSON.stringify(span.status).includes('failed to generate'), 'the provider message is not recorded');
+      }
+    });
+
     it('embeddings and legacy completions (plain and streamed)', async () => {
       const c = client(v.module);
       const embedded = await c.embeddings.create({ model: 'text-embedding-3-small', input: 'a secret prompt', user: 'emb-user' });
