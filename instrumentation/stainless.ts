@@ -32,6 +32,7 @@ export interface CallObserver {
 interface StainlessStream {
   iterator: (...args: unknown[]) => AsyncIterator<unknown>;
   tee: unknown;
+  controller?: { signal?: AbortSignal };
 }
 
 function isStainlessStream(value: unknown): value is StainlessStream {
@@ -39,6 +40,7 @@ function isStainlessStream(value: unknown): value is StainlessStream {
   return typeof v === 'object' && v !== null && typeof v.iterator === 'function' && typeof v.tee === 'function';
 }
 
+/** Ends the span with what the stream said so far; marked incomplete unless it said it was done. */
 function endStream(observer: CallObserver, accumulator: StreamAccumulator): void {
   safely('stream end', () => {
     const { complete, ...fields } = accumulator.result();
@@ -46,9 +48,41 @@ function endStream(observer: CallObserver, accumulator: StreamAccumulator): void
   }, undefined);
 }
 
+/**
+ * How one stream's span ends: when its iteration ends, fails or is broken off; when its controller aborts (read or
+ * not); or when the app dropped it unread and it is garbage collected. The registry holds this strongly, so it must
+ * not reference the stream or the iterator it watches.
+ */
+class StreamWatch {
+  readonly observer: CallObserver;
+  #accumulator: StreamAccumulator | undefined;
+
+  constructor(observer: CallObserver) {
+    this.observer = observer;
+  }
+
+  get accumulator(): StreamAccumulator {
+    return (this.#accumulator ??= this.observer.newAccumulator());
+  }
+
+  end(): void {
+    dropped.unregister(this);
+    endStream(this.observer, this.accumulator);
+  }
+
+  fail(error: unknown): void {
+    dropped.unregister(this);
+    safely('stream error', () => this.observer.call.fail(error, this.accumulator.result()), undefined);
+  }
+}
+
+/** Streams (or, once iterated, their iterators) the app may drop without reading to the end. */
+const dropped = new FinalizationRegistry<StreamWatch>((watch) => watch.end());
+
 /** Passes each step of the app's iteration through, noting events and ending the span once. */
-function observeIterator(inner: AsyncIterator<unknown>, observer: CallObserver, accumulator: StreamAccumulator): AsyncIterator<unknown> {
-  const { call } = observer;
+function observeIterator(inner: AsyncIterator<unknown>, watch: StreamWatch): AsyncIterator<unknown> {
+  const { call } = watch.observer;
+  const accumulator = watch.accumulator;
   const observed: AsyncIterator<unknown> & AsyncIterable<unknown> = {
     async next(...args: [] | [unknown]) {
       for (;;) {
@@ -56,11 +90,11 @@ function observeIterator(inner: AsyncIterator<unknown>, observer: CallObserver, 
         try {
           step = await inner.next(...args);
         } catch (error) {
-          safely('stream error', () => call.fail(error, accumulator.result()), undefined);
+          watch.fail(error);
           throw error;
         }
         if (step.done) {
-          endStream(observer, accumulator);
+          watch.end();
           return step;
         }
         const verdict = safely('stream event', () => {
@@ -71,11 +105,11 @@ function observeIterator(inner: AsyncIterator<unknown>, observer: CallObserver, 
       }
     },
     async return(value?: unknown) {
-      endStream(observer, accumulator);
+      watch.end();
       return inner.return ? inner.return(value) : { done: true, value };
     },
     async throw(error?: unknown) {
-      safely('stream throw', () => call.fail(error, accumulator.result()), undefined);
+      watch.fail(error);
       if (inner.throw) return inner.throw(error);
       throw error;
     },
@@ -96,13 +130,24 @@ export function instrumentStream(stream: unknown, observer: CallObserver): void 
     observer.call.end({});
     return;
   }
+  const watch = new StreamWatch(observer);
+  dropped.register(stream, watch, watch);
+  // An abort ends the stream whether or not the app ever iterated it (the SDK links the app's own signal to it).
+  const signal = stream.controller?.signal;
+  if (signal && typeof signal.addEventListener === 'function') signal.addEventListener('abort', () => watch.end(), { once: true });
   const original = stream.iterator;
   let observed = false;
   stream.iterator = function iterator(this: unknown, ...args: unknown[]) {
     const inner = original.apply(this, args);
     if (observed) return inner;
     observed = true;
-    return safely('stream wrap', () => observeIterator(inner, observer, observer.newAccumulator()), inner);
+    return safely('stream wrap', () => {
+      const iterating = observeIterator(inner, watch);
+      // From here the app holds the iterator, maybe no longer the stream (tee() keeps only the iterator).
+      dropped.unregister(watch);
+      dropped.register(iterating, watch, watch);
+      return iterating;
+    }, inner);
   };
 }
 

@@ -2,6 +2,8 @@
 import { after, before, beforeEach, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as openaiEsm from 'openai';
 import { OpenAIInstrumentation } from '../../instrumentation/openai/instrumentation.ts';
 import { startProviderStandIn, OPENAI_USAGE, STREAM_TEXT, type ProviderStandIn } from '../fixtures/provider-stand-in.ts';
@@ -75,6 +77,45 @@ it('controller.abort(): iteration stops as without us, the span ends', async () 
   assert.equal(seen.length, 1);
   const span = await onlySpan();
   assert.equal(span.attributes['llm_user_metrics.stream.incomplete'], true);
+});
+
+it('controller.abort() without iterating: the span ends, marked incomplete', async () => {
+  const stream = await ours().chat.completions.create(body, { headers: { 'x-stand-in-delay-ms': '30' } });
+  stream.controller.abort();
+  const span = await onlySpan();
+  assert.equal(span.attributes['llm_user_metrics.stream.incomplete'], true);
+  assert.equal(span.attributes['gen_ai.response.time_to_first_chunk'], undefined);
+});
+
+it('a stream awaited and dropped unread: the span ends, marked incomplete, once the stream is collected', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  await (async () => { await ours().chat.completions.create(body); })();
+  let spans = await ourSpans(tracing);
+  for (let i = 0; i < 20 && spans.length === 0; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+    spans = await ourSpans(tracing);
+  }
+  assert.equal(spans.length, 1, 'the span ended after the stream was garbage collected');
+  assert.equal(spans[0]!.attributes['llm_user_metrics.stream.incomplete'], true);
+});
+
+it('tee() with garbage collection while the branches are read: the span ends complete, with usage, not early', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const [left, right] = (await ours().chat.completions.create(body, { headers: { 'x-stand-in-delay-ms': '5' } })).tee();
+  const first = await left[Symbol.asyncIterator]().next();
+  assert.equal(first.done, false);
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal((await ourSpans(tracing)).length, 0, 'no span ended while the branches are still being read');
+  await Promise.all([collect(left), collect(right)]);
+  const span = await onlySpan();
+  assert.equal(span.attributes['llm_user_metrics.stream.incomplete'], undefined);
+  assert.equal(span.attributes['gen_ai.usage.output_tokens'], OPENAI_USAGE.output);
 });
 
 it('iterating twice: the second iteration fails as it does without us; one span', async () => {
