@@ -55,39 +55,59 @@ function withTimeout(work: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
-let hookRegistered = false;
-
 /** The packages whose ESM builds we patch; the hook leaves every other module alone. */
-export const ESM_HOOKED_MODULES = ['openai', '@anthropic-ai/sdk'];
+export const ESM_HOOKED_MODULES: readonly string[] = Object.freeze(['openai', '@anthropic-ai/sdk']);
 
 interface SyncHooks {
   register(options?: { include?: string[] }): void;
   supportsSyncHooks(): boolean;
 }
 
-/**
- * The loader hook that lets `InstrumentationBase` patch ESM imports; it must precede the app's own imports.
- * It must be the import-in-the-middle copy that @opentelemetry/instrumentation itself uses, so it is resolved from
- * there. Its synchronous, in-thread form (Node >= 24.11.1) is preferred: no loader thread, no IPC per module, and no
- * "hook has already been initialized" warning that the threaded hook prints when registered from `--require`.
- */
-export function registerEsmHook(): 'sync' | 'threaded' {
-  if (hookRegistered) return 'sync';
-  hookRegistered = true;
-  const requireFromHere = createRequire(import.meta.url);
-  try {
+/** Where the two forms of the loader hook come from (Node and import-in-the-middle; fakes in tests). */
+export interface HookLoaders {
+  /** import-in-the-middle's synchronous hooks; throws when that copy has none. */
+  syncHooks(): SyncHooks;
+  /** `module.register`: the threaded hook. */
+  register(specifier: string, parentURL: string, options: { data: { include: string[] } }): void;
+}
+
+const nodeLoaders: HookLoaders = {
+  syncHooks() {
+    // The import-in-the-middle copy that @opentelemetry/instrumentation itself uses, so it is resolved from there.
+    const requireFromHere = createRequire(import.meta.url);
     const requireFromInstrumentation = createRequire(requireFromHere.resolve('@opentelemetry/instrumentation'));
-    const hooks = requireFromInstrumentation('import-in-the-middle/register-hooks.mjs') as SyncHooks;
+    return requireFromInstrumentation('import-in-the-middle/register-hooks.mjs') as SyncHooks;
+  },
+  register: (specifier, parentURL, options) => register(specifier, parentURL, options),
+};
+
+/**
+ * A function that registers the loader hook letting `InstrumentationBase` patch ESM imports (it must precede the
+ * app's own imports) once, and says which form it registered, on every call. The synchronous, in-thread form (Node
+ * >= 24.11.1) is preferred: no loader thread, no IPC per module, and no "hook has already been initialized" warning
+ * that the threaded hook prints when registered from `--require`. Both are limited to ESM_HOOKED_MODULES.
+ */
+export function esmHookRegistrar(loaders: HookLoaders): () => 'sync' | 'threaded' {
+  let registered: 'sync' | 'threaded' | undefined;
+  return () => (registered ??= registerOnce(loaders));
+}
+
+function registerOnce(loaders: HookLoaders): 'sync' | 'threaded' {
+  try {
+    const hooks = loaders.syncHooks();
     if (hooks.supportsSyncHooks()) {
-      hooks.register({ include: ESM_HOOKED_MODULES });
+      // Copies: import-in-the-middle adds to the list it is given.
+      hooks.register({ include: [...ESM_HOOKED_MODULES] });
       return 'sync';
     }
   } catch {
     // An import-in-the-middle without synchronous hooks: the threaded one below.
   }
-  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
+  loaders.register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: [...ESM_HOOKED_MODULES] } });
   return 'threaded';
 }
+
+export const registerEsmHook = esmHookRegistrar(nodeLoaders);
 
 function flushOnExit(started: StartedInstrumentation, timeoutMs: number): void {
   // Every time the loop drains: a script that ends by itself keeps the spans of its last calls.
