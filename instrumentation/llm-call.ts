@@ -4,13 +4,10 @@
  * logged once through the OTel diag logger and the app's call goes on untouched.
  */
 import { context, diag, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { INSTRUMENTED_ATTRIBUTE, PROPERTY_ATTRIBUTE_PREFIX } from '../src/wire/attributes.ts';
 import type { CallTags } from './request-tags.ts';
 import { usageAttributes, type TokenUsage } from './usage.ts';
 
-export const INSTRUMENTED_ATTRIBUTE = 'llm_user_metrics.instrumented';
-export const PROPERTY_ATTRIBUTE_PREFIX = 'llm_user_metrics.property.';
-export const USAGE_INJECTED_ATTRIBUTE = 'llm_user_metrics.stream.usage_requested';
-export const STREAM_INCOMPLETE_ATTRIBUTE = 'llm_user_metrics.stream.incomplete';
 export const TIME_TO_FIRST_CHUNK_ATTRIBUTE = 'gen_ai.response.time_to_first_chunk';
 
 const log = diag.createComponentLogger({ namespace: 'llm-user-metrics' });

@@ -5,7 +5,8 @@
  */
 import { withoutTopLevelMember } from './json-text.ts';
 import type { LlmCall, ResponseFields } from './llm-call.ts';
-import { safely, STREAM_INCOMPLETE_ATTRIBUTE } from './llm-call.ts';
+import { safely } from './llm-call.ts';
+import { STREAM_INCOMPLETE_ATTRIBUTE } from '../src/wire/attributes.ts';
 
 /** Accumulates what a stream's events say; returns true for an event the app must not see. */
 export interface StreamAccumulator {
@@ -225,10 +226,7 @@ function hookParseAndRaw(observed: StainlessApiPromise, observer: CallObserver):
 /** The raw-Response path: JSON bodies are read from a clone; SSE bodies pass through a filter that sees each event. */
 export function observeRawResponse(response: Response, observer: CallObserver): Response {
   const { call } = observer;
-  if (!response.ok) {
-    call.fail(Object.assign(new Error(`HTTP ${response.status}`), { status: response.status }));
-    return response;
-  }
+  // Never an error status: the SDK rejects those before asResponse() resolves.
   const contentType = response.headers.get('content-type') ?? '';
   if (!contentType.includes('text/event-stream') || !response.body) {
     response.clone().json().then(

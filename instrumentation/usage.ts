@@ -4,6 +4,7 @@
  * beside an uncached input count, so they are added back.
  */
 import type { Attributes } from '@opentelemetry/api';
+import { asJson, type Json } from './json.ts';
 
 export interface TokenUsage {
   readonly input?: number;
@@ -13,12 +14,8 @@ export interface TokenUsage {
   readonly reasoning?: number;
 }
 
-type Json = Record<string, unknown>;
-
 const count = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.trunc(value) : undefined;
-
-const obj = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {});
 
 function compact(usage: { [K in keyof TokenUsage]: number | undefined }): TokenUsage {
   const out: { -readonly [K in keyof TokenUsage]: number } = {};
@@ -35,8 +32,8 @@ export function openaiChatUsage(usage: unknown): TokenUsage | undefined {
   return compact({
     input: count(u.prompt_tokens),
     output: count(u.completion_tokens),
-    cacheRead: count(obj(u.prompt_tokens_details).cached_tokens),
-    reasoning: count(obj(u.completion_tokens_details).reasoning_tokens),
+    cacheRead: count(asJson(u.prompt_tokens_details).cached_tokens),
+    reasoning: count(asJson(u.completion_tokens_details).reasoning_tokens),
   });
 }
 
@@ -47,8 +44,8 @@ export function openaiResponsesUsage(usage: unknown): TokenUsage | undefined {
   return compact({
     input: count(u.input_tokens),
     output: count(u.output_tokens),
-    cacheRead: count(obj(u.input_tokens_details).cached_tokens),
-    reasoning: count(obj(u.output_tokens_details).reasoning_tokens),
+    cacheRead: count(asJson(u.input_tokens_details).cached_tokens),
+    reasoning: count(asJson(u.output_tokens_details).reasoning_tokens),
   });
 }
 

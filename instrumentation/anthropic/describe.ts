@@ -1,12 +1,10 @@
 /** What an @anthropic-ai/sdk `messages.create` call says: request attributes, response and stream events. */
+import { asJson, str, type Json } from '../json.ts';
 import type { ResponseFields } from '../llm-call.ts';
 import { pickRequestAttributes, serverOf, type CallInput, type PreparedCall } from '../patch.ts';
 import type { EventVerdict, StreamAccumulator } from '../stainless.ts';
 import { anthropicUsage } from '../usage.ts';
 
-type Json = Record<string, unknown>;
-const asJson = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {});
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
 export function messageResponse(data: unknown): ResponseFields {
   const d = asJson(data);

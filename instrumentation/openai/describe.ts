@@ -2,6 +2,8 @@
  * What an openai call (4.x to 7.x) says before and after it is made: operation, request attributes, the body to
  * send, and how to read its response and its stream events.
  */
+import { USAGE_REQUESTED_ATTRIBUTE } from '../../src/wire/attributes.ts';
+import { asJson, str, type Json } from '../json.ts';
 import type { ResponseFields } from '../llm-call.ts';
 import { pickRequestAttributes, serverOf, type CallInput, type PreparedCall } from '../patch.ts';
 import type { EventVerdict, StreamAccumulator } from '../stainless.ts';
@@ -9,9 +11,6 @@ import { openaiChatUsage, openaiResponsesUsage, type TokenUsage } from '../usage
 
 export type OpenAIEndpoint = 'chat' | 'responses' | 'embeddings' | 'completions';
 
-type Json = Record<string, unknown>;
-const asJson = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {});
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
 const REQUEST_ATTRIBUTES: Record<OpenAIEndpoint, Record<string, string>> = {
   chat: { max_completion_tokens: 'gen_ai.request.max_tokens', max_tokens: 'gen_ai.request.max_tokens', temperature: 'gen_ai.request.temperature', top_p: 'gen_ai.request.top_p' },
@@ -145,7 +144,7 @@ export function describeOpenAI(endpoint: OpenAIEndpoint, input: CallInput, optio
     stream,
     requestAttributes: {
       ...pickRequestAttributes(body, REQUEST_ATTRIBUTES[endpoint]),
-      ...(inject ? { 'llm_user_metrics.stream.usage_requested': true } : {}),
+      ...(inject ? { [USAGE_REQUESTED_ATTRIBUTE]: true } : {}),
     },
   };
   const fromResponse = endpoint === 'responses' ? responsesResponse : endpoint === 'embeddings' ? embeddingsResponse : chatResponse;

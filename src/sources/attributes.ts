@@ -1,4 +1,5 @@
 import type { Attributes } from '../decode/span.ts';
+import { PROPERTY_ATTRIBUTE_PREFIX } from '../wire/attributes.ts';
 
 /** The first of `keys` that holds a non-empty string (numbers are accepted and stringified: ids are often numeric). */
 export function firstString(attributes: Attributes, keys: readonly string[]): string | undefined {
@@ -41,17 +42,15 @@ export function firstTokenCount(attributes: Attributes, keys: readonly string[])
   return undefined;
 }
 
-export const PROPERTY_PREFIX = 'llm_user_metrics.property.';
-
 /** Custom properties written as `llm_user_metrics.property.<name>`, names lower-cased. */
 export function propertiesOf(attributes: Attributes): Record<string, string> {
   let properties: Record<string, string> | undefined;
   for (const key in attributes) {
-    if (!key.startsWith(PROPERTY_PREFIX)) continue;
+    if (!key.startsWith(PROPERTY_ATTRIBUTE_PREFIX)) continue;
     const value = attributes[key];
     if (value === undefined || typeof value === 'object') continue;
     properties ??= {};
-    properties[key.slice(PROPERTY_PREFIX.length).toLowerCase()] = String(value);
+    properties[key.slice(PROPERTY_ATTRIBUTE_PREFIX.length).toLowerCase()] = String(value);
   }
   return properties ?? EMPTY_PROPERTIES;
 }

@@ -1,8 +1,6 @@
 import { genAiUsage } from './genai.ts';
 import { call, type Source } from './source.ts';
-
-/** Set by our own instrumentation (instrumentation/llm-call.ts) on every span it writes. */
-export const INSTRUMENTED_ATTRIBUTE = 'llm_user_metrics.instrumented';
+import { INSTRUMENTED_ATTRIBUTE } from '../wire/attributes.ts';
 
 /** Spans of our own instrumentation: GenAI conventions, user and properties on the span itself. */
 export const ownSource: Source = {

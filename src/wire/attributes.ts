@@ -1,0 +1,18 @@
+/**
+ * The span attributes of our own namespace: written by the instrumentation (instrumentation/, which runs inside apps)
+ * and read by the processor (src/sources/). Both sides import them from here, so the contract is spelled once.
+ * It lives under src/ because the package build ships src/ and instrumentation/ together, and the processor's
+ * pipeline imports nothing from instrumentation/.
+ */
+
+/** `true` on every span our instrumentation writes: the span that counts the call (the processor's own source). */
+export const INSTRUMENTED_ATTRIBUTE = 'llm_user_metrics.instrumented';
+
+/** A custom property: `llm_user_metrics.property.<name>`, the name lower-cased. */
+export const PROPERTY_ATTRIBUTE_PREFIX = 'llm_user_metrics.property.';
+
+/** `true` when the instrumentation asked for usage on a stream the app had not asked it for. */
+export const USAGE_REQUESTED_ATTRIBUTE = 'llm_user_metrics.stream.usage_requested';
+
+/** `true` when a stream ended before saying it was done (break, abort, dropped unread). */
+export const STREAM_INCOMPLETE_ATTRIBUTE = 'llm_user_metrics.stream.incomplete';
