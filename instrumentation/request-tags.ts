@@ -11,8 +11,11 @@ export const PROPERTY_HEADER_PREFIX = 'helicone-property-';
 /** A header bag as the SDKs accept it: plain object, `Headers`, `[name, value]` pairs, or the SDK's merged form. */
 export type HeadersLike = unknown;
 
-/** Calls `visit(lowerCaseName, value)` for each header in a bag the SDKs accept; ignores anything else. */
-export function forEachHeader(headers: HeadersLike, visit: (name: string, value: string) => void): void {
+/**
+ * Calls `visit(lowerCaseName, value)` for each header in a bag the SDKs accept; ignores anything else. A `null`
+ * value is a header the app removes (from the client's defaults) for this request.
+ */
+export function forEachHeader(headers: HeadersLike, visit: (name: string, value: string | null) => void): void {
   if (headers === null || headers === undefined || typeof headers !== 'object') return;
   if (typeof Headers !== 'undefined' && headers instanceof Headers) {
     headers.forEach((value, name) => visit(name, value));
@@ -20,18 +23,23 @@ export function forEachHeader(headers: HeadersLike, visit: (name: string, value:
   }
   if (Array.isArray(headers)) {
     for (const pair of headers) {
-      if (Array.isArray(pair) && typeof pair[0] === 'string' && pair[1] != null) visit(pair[0].toLowerCase(), String(pair[1]));
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string') continue;
+      const value: unknown = pair[1];
+      if (value === null) visit(pair[0].toLowerCase(), null);
+      else if (value !== undefined) visit(pair[0].toLowerCase(), String(value));
     }
     return;
   }
-  // openai 6/7 with OPENAI_CUSTOM_HEADERS keep their defaults merged as { values: Headers, nulls: Set }.
+  // openai 6/7 merge header bags as { values: Headers, nulls: Set } (defaults with OPENAI_CUSTOM_HEADERS).
   const merged = headers as { values?: unknown; nulls?: unknown };
   if (merged.values instanceof Headers && merged.nulls instanceof Set) {
     forEachHeader(merged.values, visit);
+    for (const name of merged.nulls) if (typeof name === 'string') visit(name.toLowerCase(), null);
     return;
   }
   for (const [name, value] of Object.entries(headers)) {
-    if (typeof value === 'string' || typeof value === 'number') visit(name.toLowerCase(), String(value));
+    if (value === null) visit(name.toLowerCase(), null);
+    else if (typeof value === 'string' || typeof value === 'number') visit(name.toLowerCase(), String(value));
   }
 }
 
@@ -40,11 +48,12 @@ export interface HeaderTags {
   readonly properties: Properties;
 }
 
-/** The Helicone user id and properties in one header bag. */
+/** The Helicone user id and properties in one header bag (headers set to null are not tags: see removedTags). */
 export function tagsFromHeaders(headers: HeadersLike): HeaderTags {
   let userId: string | undefined;
   const properties: Record<string, string> = {};
   forEachHeader(headers, (name, value) => {
+    if (value === null) return;
     if (name === USER_HEADER) {
       if (value.trim() !== '') userId = value;
     } else if (name.startsWith(PROPERTY_HEADER_PREFIX) && name.length > PROPERTY_HEADER_PREFIX.length) {
@@ -52,6 +61,18 @@ export function tagsFromHeaders(headers: HeadersLike): HeaderTags {
     }
   });
   return userId === undefined ? { properties } : { userId, properties };
+}
+
+/** What a request's null headers remove from the client's defaults: the user header, and property names. */
+export function removedTags(headers: HeadersLike): { readonly user: boolean; readonly properties: ReadonlySet<string> } {
+  let user = false;
+  const properties = new Set<string>();
+  forEachHeader(headers, (name, value) => {
+    if (value !== null) return;
+    if (name === USER_HEADER) user = true;
+    else if (name.startsWith(PROPERTY_HEADER_PREFIX)) properties.add(name.slice(PROPERTY_HEADER_PREFIX.length));
+  });
+  return { user, properties };
 }
 
 export interface TagSources {
@@ -77,10 +98,15 @@ const clip = (value: string) => (value.length > MAX_VALUE_LENGTH ? value.slice(0
  */
 export function resolveTags(sources: TagSources): CallTags {
   const request = tagsFromHeaders(sources.requestHeaders);
+  const removed = removedTags(sources.requestHeaders);
   const defaults = tagsFromHeaders(sources.defaultHeaders);
-  const userId = sources.contextUser ?? request.userId ?? defaults.userId ?? nonEmpty(sources.bodyUser) ?? nonEmpty(sources.baggageUser);
+  const defaultUser = removed.user ? undefined : defaults.userId;
+  const defaultProperties = removed.properties.size === 0
+    ? defaults.properties
+    : Object.fromEntries(Object.entries(defaults.properties).filter(([name]) => !removed.properties.has(name)));
+  const userId = sources.contextUser ?? request.userId ?? defaultUser ?? nonEmpty(sources.bodyUser) ?? nonEmpty(sources.baggageUser);
   const properties: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ ...defaults.properties, ...sources.contextProperties, ...request.properties })) {
+  for (const [name, value] of Object.entries({ ...defaultProperties, ...sources.contextProperties, ...request.properties })) {
     properties[name.toLowerCase()] = clip(value);
   }
   return userId === undefined ? { properties } : { userId: clip(userId), properties };

@@ -191,6 +191,16 @@ for (const v of versions) {
       for (const span of spans) assertNoSecrets(span);
     });
 
+    it('a per-request null header removes the default Helicone user and property, on the wire and on the span', async () => {
+      const c = client(v.module, { defaultHeaders: { 'Helicone-User-Id': 'default-user', 'Helicone-Property-Plan': 'default-plan' } });
+      await c.chat.completions.create({ model: 'gpt-4o-mini', messages, user: 'body-user' }, { headers: { 'Helicone-User-Id': null, 'Helicone-Property-Plan': null } });
+      const sent = standIn.requests.at(-1)!.headers;
+      assert.equal(sent['helicone-user-id'], undefined, 'the SDK removed the default header');
+      const [span] = await ourSpans(tracing);
+      assert.equal(span!.attributes['user.id'], 'body-user');
+      assert.equal(span!.attributes['llm_user_metrics.property.plan'], undefined);
+    });
+
     it('safety_identifier wins over the deprecated user field', async () => {
       await client(v.module).chat.completions.create({ model: 'gpt-4o-mini', messages, user: 'old', safety_identifier: 'new' } as any);
       const [span] = await ourSpans(tracing);

@@ -33,6 +33,22 @@ it('properties: request headers beat withProperties, which beats default headers
   assert.deepEqual(tags.properties, { feature: 'ctx', region: 'EU', plan: 'req' });
 });
 
+it('a request header set to null (how the SDKs remove a default header) removes the default user or property', () => {
+  const defaultHeaders = { 'Helicone-User-Id': 'def', 'Helicone-Property-Plan': 'default-plan', 'Helicone-Property-Region': 'EU' };
+  for (const requestHeaders of [
+    { 'helicone-user-id': null, 'Helicone-Property-Plan': null },
+    [['Helicone-User-Id', null], ['helicone-property-plan', null]],
+    { values: new Headers(), nulls: new Set(['helicone-user-id', 'helicone-property-plan']) },
+  ]) {
+    const tags = resolveTags({ contextProperties: {}, requestHeaders, defaultHeaders, bodyUser: 'body' });
+    assert.equal(tags.userId, 'body', JSON.stringify(requestHeaders));
+    assert.deepEqual(tags.properties, { region: 'EU' });
+  }
+  // withUser / withProperties are not headers: a null header does not remove them.
+  const tags = resolveTags({ contextUser: 'ctx', contextProperties: { plan: 'ctx' }, requestHeaders: { 'Helicone-User-Id': null, 'Helicone-Property-Plan': null }, defaultHeaders });
+  assert.deepEqual([tags.userId, tags.properties.plan], ['ctx', 'ctx']);
+});
+
 it('bad input to withUser / withProperties is refused with a message naming it', () => {
   assert.throws(() => withUser('', () => 1), /withUser: userId must be a non-empty string/);
   assert.throws(() => withUser(42 as unknown as string, () => 1), /got number/);
