@@ -190,36 +190,48 @@ export function observeApiPromise(promise: unknown, observer: CallObserver): unk
     onData(data, observer);
     return data;
   });
-  // HTTP and network failures reject the response promise before any parsing.
-  promise.responsePromise?.then(undefined, (error: unknown) => call.fail(error));
-  safely('api promise', () => hookParseAndRaw(observed, observer), undefined);
+  safely('api promise', () => hookConsumers(observed, observer), undefined);
   return observed;
 }
 
-function hookParseAndRaw(observed: StainlessApiPromise, observer: CallObserver): void {
-  const { parse, asResponse } = observed;
+/**
+ * Hooks the ways an app (or an SDK helper) consumes the APIPromise, to see failures. Nothing is attached before one
+ * of them runs: a call the app fires and forgets must reject unhandled exactly as it would without us.
+ */
+function hookConsumers(observed: StainlessApiPromise, observer: CallObserver): void {
+  const { parse, asResponse, _thenUnwrap: thenUnwrap } = observed;
   if (typeof parse !== 'function' || typeof asResponse !== 'function') return;
-  let parsing = false;
+  // HTTP and network failures reject the response promise before any parsing. Once a consumer is chained on it,
+  // our handler changes nothing about which rejections go unhandled.
+  let watching = false;
+  const watchFailure = () => {
+    if (watching) return;
+    watching = true;
+    observed.responsePromise?.then(undefined, (error: unknown) => observer.call.fail(error));
+  };
+  let parsed: Promise<unknown> | undefined;
+  const define = (name: string, value: (this: unknown, ...args: unknown[]) => unknown) =>
+    Object.defineProperty(observed, name, { configurable: true, writable: true, enumerable: false, value });
   // Own properties shadow the prototype's: `then`, `catch`, `finally` and `withResponse` all call `this.parse()`.
-  Object.defineProperty(observed, 'parse', {
-    configurable: true, writable: true, enumerable: false,
-    value: function parseObserved(this: unknown, ...args: unknown[]) {
-      const result = parse.apply(this, args);
-      if (!parsing) {
-        parsing = true;
-        result.then(undefined, (error: unknown) => observer.call.fail(error));
-      }
-      return result;
-    },
+  define('parse', function parseObserved(this: unknown, ...args: unknown[]) {
+    watchFailure();
+    // Memoised like the SDK's own; it rejects exactly when the SDK's does, so the app's handling is unchanged.
+    return (parsed ??= parse.apply(this, args).then(undefined, (error: unknown) => {
+      observer.call.fail(error);
+      throw error;
+    }));
   });
   // An app that reads the raw Response itself (`asResponse()` without parsing) never runs the SDK's parser.
-  Object.defineProperty(observed, 'asResponse', {
-    configurable: true, writable: true, enumerable: false,
-    value: function asResponseObserved(this: unknown, ...args: unknown[]) {
-      const result = asResponse.apply(this, args);
-      if (parsing) return result;
-      return result.then((response) => safely('raw response', () => observeRawResponse(response, observer), response));
-    },
+  define('asResponse', function asResponseObserved(this: unknown, ...args: unknown[]) {
+    watchFailure();
+    const result = asResponse.apply(this, args);
+    if (parsed) return result;
+    return result.then((response) => safely('raw response', () => observeRawResponse(response, observer), response));
+  });
+  // SDK helpers (openai 7's responses.stream()) derive their own APIPromise from ours and consume that one.
+  define('_thenUnwrap', function thenUnwrapObserved(this: unknown, ...args: unknown[]) {
+    watchFailure();
+    return (thenUnwrap as (...a: unknown[]) => unknown).apply(this, args);
   });
 }
 

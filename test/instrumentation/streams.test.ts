@@ -2,6 +2,9 @@
 import { after, before, beforeEach, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as openaiEsm from 'openai';
@@ -10,6 +13,7 @@ import { startProviderStandIn, OPENAI_USAGE, STREAM_TEXT, type ProviderStandIn }
 import { ourSpans, testTracing, waitForSpans } from './tracing.ts';
 
 const require = createRequire(import.meta.url);
+const runFile = promisify(execFile);
 const tracing = testTracing();
 const baseline = require('openai');
 const instrumentation = new OpenAIInstrumentation({ enabled: false });
@@ -223,6 +227,21 @@ it('a provider that ignores stream_options: the stream is complete, not marked i
   assert.equal(span.attributes['gen_ai.usage.input_tokens'], undefined);
   assert.deepEqual(span.attributes['gen_ai.response.finish_reasons'], ['stop']);
   assert.equal(span.attributes['llm_user_metrics.stream.incomplete'], undefined);
+});
+
+it('fire and forget: a failed call the app never awaits is an unhandled rejection, as it is without us', async () => {
+  const app = fileURLToPath(new URL('fixtures/fire-and-forget.ts', import.meta.url));
+  const run = (mode: string) => runFile(process.execPath, [app, `${standIn.url}/v1`, mode], { timeout: 10_000 });
+  const [bare, instrumented] = await Promise.all([run('bare'), run('instrumented')]);
+  assert.equal(bare.stdout, 'unhandled 500\ndone\n');
+  assert.equal(instrumented.stdout, bare.stdout);
+});
+
+it('helpers whose HTTP call fails (responses.stream(), chat.completions.stream()): one error span each', async () => {
+  await assert.rejects(ours().responses.stream({ model: 'refuse-429', input: 'hi' }).finalResponse(), (e: any) => e.status === 429);
+  await assert.rejects(ours().chat.completions.stream({ model: 'refuse-429', messages: body.messages }).finalChatCompletion(), (e: any) => e.status === 429);
+  const spans = await waitForSpans(tracing, 2);
+  assert.deepEqual(spans.map((s) => s.attributes['error.type']), ['RateLimitError', 'RateLimitError']);
 });
 
 it('the app body object is not changed by the usage request', async () => {
