@@ -41,18 +41,3 @@ export function firstTokenCount(attributes: Attributes, keys: readonly string[])
   }
   return undefined;
 }
-
-/** Custom properties written as `llm_user_metrics.property.<name>`, names lower-cased. */
-export function propertiesOf(attributes: Attributes): Record<string, string> {
-  let properties: Record<string, string> | undefined;
-  for (const key in attributes) {
-    if (!key.startsWith(PROPERTY_ATTRIBUTE_PREFIX)) continue;
-    const value = attributes[key];
-    if (value === undefined || typeof value === 'object') continue;
-    properties ??= {};
-    properties[key.slice(PROPERTY_ATTRIBUTE_PREFIX.length).toLowerCase()] = String(value);
-  }
-  return properties ?? EMPTY_PROPERTIES;
-}
-
-const EMPTY_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({});

@@ -1,5 +1,6 @@
 import type { Attributes } from '../decode/span.ts';
 import { firstString } from './attributes.ts';
+import { PROPERTY_ATTRIBUTE_PREFIX } from '../wire/attributes.ts';
 import type { SourceOptions } from './source.ts';
 
 /**
@@ -18,7 +19,7 @@ export const DEFAULT_USER_KEYS: readonly string[] = Object.freeze([
 ]);
 
 export const DEFAULT_PROPERTY_PREFIXES: readonly string[] = Object.freeze([
-  'llm_user_metrics.property.',
+  PROPERTY_ATTRIBUTE_PREFIX,
   'traceloop.association.properties.',
   'ai.telemetry.metadata.',
   'ai.settings.context.',
