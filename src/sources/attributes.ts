@@ -1,5 +1,4 @@
 import type { Attributes } from '../decode/span.ts';
-import { PROPERTY_ATTRIBUTE_PREFIX } from '../wire/attributes.ts';
 
 /** The first of `keys` that holds a non-empty string (numbers are accepted and stringified: ids are often numeric). */
 export function firstString(attributes: Attributes, keys: readonly string[]): string | undefined {
