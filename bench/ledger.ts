@@ -64,6 +64,12 @@ function pricedCalls(count: number, users: number, days: number, seed: number): 
   };
   const start = Date.UTC(2026, 9, 1);
   const models = ['gpt-4o-mini', 'gpt-4o', 'claude-sonnet-4-5', 'text-embedding-3-small'];
+  // Random ids, as SDKs make them: sequential ones would make every dedup insert land at the end of its B-tree.
+  const hexId = (digits: number) => {
+    let hex = '';
+    while (hex.length < digits) hex += Math.floor(random() * 4_294_967_296).toString(16).padStart(8, '0');
+    return hex.slice(0, digits);
+  };
   const calls: PricedUsage[] = [];
   for (let index = 0; index < count; index++) {
     const user = Math.min(users - 1, Math.floor(users * random() ** 2));
@@ -71,8 +77,8 @@ function pricedCalls(count: number, users: number, days: number, seed: number): 
     const input = Math.floor(random() * 4000);
     const output = model.startsWith('text-') ? 0 : Math.floor(random() * 800);
     calls.push({
-      traceId: index.toString(16).padStart(32, '0'),
-      spanId: (index + 1).toString(16).padStart(16, '0'),
+      traceId: hexId(32),
+      spanId: hexId(16),
       parentSpanId: '',
       source: 'genai',
       userId: `user-${String(user).padStart(6, '0')}`,

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { canonicalProperties, foldIntoHourlyDeltas, spanKey } from '../../src/sinks/ledger/aggregate.ts';
+import { canonicalProperties, foldIntoHourlyDeltas, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { priced } from './records.ts';
@@ -29,10 +29,25 @@ describe('ledger aggregation helpers', () => {
     assert.notEqual(canonicalProperties({ a: '1' }), canonicalProperties({ a: '1', b: '' }));
   });
 
-  it('keys hex span ids as 24 bytes and other ids without colliding', () => {
-    assert.equal(spanKey('4BF92F3577B34DA6A3CE929D0E0E4736', '00F067AA0BA902B7').length, 24);
-    assert.deepEqual(spanKey('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'), spanKey('4BF92F3577B34DA6A3CE929D0E0E4736', '00F067AA0BA902B7'));
-    assert.notDeepEqual(spanKey('ab', 'cd'), spanKey('a', 'bcd'));
+  it('keys a span by its end time and a 53-bit hash of its ids, alike for both spellings of hex', () => {
+    const upper = spanIdHash('4BF92F3577B34DA6A3CE929D0E0E4736', '00F067AA0BA902B7');
+    assert.equal(spanIdHash('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'), upper);
+    assert.ok(Number.isSafeInteger(upper) && upper >= 0);
+    assert.notEqual(spanIdHash('ab', 'cd'), spanIdHash('a', 'bcd'), 'the separator keeps the two ids apart');
+    assert.notEqual(spanIdHash('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b8'), upper);
+    assert.deepEqual(spanIdentity({ traceId: 'ab', spanId: 'cd', endTimeMs: 1234.9 }), { endMs: 1234, idHash: spanIdHash('ab', 'cd') });
+  });
+
+  it('spreads sequential ids over the whole hash range without collisions', () => {
+    const hashes = new Set<number>();
+    let high = 0;
+    for (let index = 0; index < 200_000; index++) {
+      const hash = spanIdHash('0'.repeat(32), index.toString(16).padStart(16, '0'));
+      hashes.add(hash);
+      if (hash >= 2 ** 52) high++;
+    }
+    assert.equal(hashes.size, 200_000);
+    assert.ok(high > 90_000 && high < 110_000, `top bit set in about half (${high})`);
   });
 
   it('folds calls per series and UTC hour, in integers', () => {

@@ -1,4 +1,5 @@
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
+import type { UsageRecord } from '../../sources/usage-record.ts';
 import { NO_USER_ID } from '../metrics/usage-metrics.ts';
 
 export const MS_PER_HOUR = 3_600_000;
@@ -46,15 +47,63 @@ export function canonicalProperties(properties: Readonly<Record<string, string>>
   return JSON.stringify(sorted);
 }
 
-const HEX_IDS = /^[0-9a-f]{32}[0-9a-f]{16}$/;
+/**
+ * The dedup identity of a span: the time it ended (ms) and a 53-bit hash of trace id + span id. Keyed by end time
+ * first, the dedup tables grow at their tail (spans arrive roughly in the order they ended), so a group commit
+ * touches a few pages instead of one random page per span; a retry carries the same end time. Two spans collide only
+ * when they ended in the same millisecond and their hashes agree (about 1 in 2^53).
+ */
+export interface SpanIdentity {
+  readonly endMs: number;
+  readonly idHash: number;
+}
+
+export function spanIdentity(record: Pick<UsageRecord, 'traceId' | 'spanId' | 'endTimeMs'>): SpanIdentity {
+  return { endMs: Math.floor(record.endTimeMs), idHash: spanIdHash(record.traceId, record.spanId) };
+}
+
+/** The text form of a SpanIdentity, for in-memory sets. */
+export function spanIdentityText(identity: SpanIdentity): string {
+  return `${identity.endMs}:${identity.idHash}`;
+}
 
 /**
- * The dedup key of a span: trace id + span id as 24 raw bytes (half the size of the hex text). Ids that are not
- * the usual hex are kept as their UTF-8 text, behind a 0xff byte so they can never collide with a hex pair.
+ * 53 bits (a safe integer) of two independently seeded 32-bit lanes over trace id, a separator and span id; hex
+ * digits A-F count as a-f so both spellings of a hex id are the same span.
  */
-export function spanKey(traceId: string, spanId: string): Uint8Array {
+export function spanIdHash(traceId: string, spanId: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  const mix = (code: number) => {
+    const c = code >= 65 && code <= 70 ? code | 0x20 : code;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 13;
+  };
+  for (let index = 0; index < traceId.length; index++) mix(traceId.charCodeAt(index));
+  mix(0x2f);
+  for (let index = 0; index < spanId.length; index++) mix(spanId.charCodeAt(index));
+  return (finalMix(a) & 0x1fffff) * 0x1_0000_0000 + finalMix(b ^ a);
+}
+
+/** murmur3's avalanche step: every input bit affects every output bit. Unsigned result. */
+function finalMix(value: number): number {
+  let h = value;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * The v1 dedup key (trace id + span id as 24 raw bytes, other ids as UTF-8 behind 0xff), still read while a ledger
+ * migrated from schema 1 has keys of that form within the dedup window.
+ */
+export function legacySpanKey(traceId: string, spanId: string): Uint8Array {
   const joined = (traceId + spanId).toLowerCase();
-  if (HEX_IDS.test(joined)) return Buffer.from(joined, 'hex');
+  if (/^[0-9a-f]{48}$/.test(joined)) return Buffer.from(joined, 'hex');
   return Buffer.concat([Buffer.from([0xff]), Buffer.from(`${traceId}\u0000${spanId}`, 'utf8')]);
 }
 

@@ -1,0 +1,96 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { UsageRecord } from '../../sources/usage-record.ts';
+import { HOURS_PER_DAY, spanIdentity } from './aggregate.ts';
+
+export const SCHEMA_VERSION = 2;
+
+/** The usage columns after the keys, in the order the upserts bind them. */
+const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
+  requests INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced_requests INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+  cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
+  cost_nano_usd INTEGER NOT NULL, duration_us INTEGER NOT NULL,
+  first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL`;
+
+/**
+ * A group commit writes where tables end: the dedup keys are ordered by span end time (calls arrive roughly in time
+ * order) and the batch's sums are appended to usage_log. A dirty page is what a write costs in SQLite (it goes to
+ * the WAL and later back to the file), and rows spread over a B-tree would dirty one page each. The log is folded
+ * into usage_hourly and usage_daily (keyed by time, then series) every few seconds and before every read, so a busy
+ * series costs one row update per fold, not one per commit. One user's rows are found through their series (see
+ * oneUserSource), not through an index by user, which would be written randomly.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS property_sets (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY, user_id TEXT NOT NULL UNIQUE, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS series (
+  id INTEGER PRIMARY KEY,
+  user_ref INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
+  is_error INTEGER NOT NULL, property_set INTEGER NOT NULL,
+  UNIQUE (user_ref, provider, model, operation, is_error, property_set)
+);
+CREATE TABLE IF NOT EXISTS usage_hourly (hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
+  PRIMARY KEY (hour, series_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_daily (day INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
+  PRIMARY KEY (day, series_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_log (seq INTEGER PRIMARY KEY, hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS});
+CREATE TABLE IF NOT EXISTS seen_0 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_1 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parked (
+  end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, parked_at_ms INTEGER NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (end_ms, id_hash)
+) WITHOUT ROWID;
+`;
+
+/** The table of schema-1 dedup keys (24-byte blobs) kept after a migration until the dedup window has passed. */
+export const LEGACY_SEEN_TABLE = 'legacy_seen';
+
+/**
+ * Creates or upgrades the schema inside the caller's transaction. Schema 1 (one row per series and hour keyed by
+ * series first, 24-byte dedup keys) is converted in place: totals, users, series and parked calls are carried over;
+ * its dedup keys cannot be placed by end time, so they are kept as they are and still consulted until
+ * `legacyUntilMs`.
+ */
+export function createOrUpgradeSchema(db: DatabaseSync, path: string, nowMs: number, legacyUntilMs: number): void {
+  const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`${path} has ledger schema ${version}; this processor knows schema ${SCHEMA_VERSION} (was it written by a newer version?)`);
+  }
+  if (version === 1) upgradeFromVersion1(db, nowMs, legacyUntilMs);
+  else db.exec(SCHEMA);
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?), (?, ?), (?, ?)')
+    .run('dedup_current', 0, 'dedup_rotated_ms', nowMs, 'legacy_seen_until_ms', 0);
+}
+
+function upgradeFromVersion1(db: DatabaseSync, nowMs: number, legacyUntilMs: number): void {
+  for (const table of ['users', 'series', 'usage_hourly', 'parked']) db.exec(`ALTER TABLE ${table} RENAME TO v1_${table}`);
+  db.exec('DROP INDEX IF EXISTS usage_hourly_by_hour');
+  db.exec(SCHEMA);
+  db.exec(`INSERT INTO users (user_id, first_seen_ms, last_seen_ms) SELECT user_id, first_seen_ms, last_seen_ms FROM v1_users ORDER BY first_seen_ms`);
+  db.exec(`INSERT INTO series (id, user_ref, provider, model, operation, is_error, property_set)
+    SELECT s.id, u.id, s.provider, s.model, s.operation, s.is_error, s.property_set FROM v1_series s JOIN users u ON u.user_id = s.user_id`);
+  const sums = `requests, CASE WHEN s.is_error THEN requests ELSE 0 END, unpriced_requests, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd, duration_us`;
+  db.exec(`INSERT INTO usage_hourly SELECT h.hour, h.series_id, s.user_ref, ${sums}, first_seen_ms, last_seen_ms
+    FROM v1_usage_hourly h JOIN series s ON s.id = h.series_id ORDER BY h.hour, h.series_id`);
+  db.exec(`INSERT INTO usage_daily SELECT hour / ${HOURS_PER_DAY} AS day, series_id, user_ref,
+    SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+    SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_nano_usd), SUM(duration_us), MIN(first_seen_ms), MAX(last_seen_ms)
+    FROM usage_hourly GROUP BY day, series_id ORDER BY day, series_id`);
+  const park = db.prepare('INSERT OR IGNORE INTO parked (end_ms, id_hash, parked_at_ms, record) VALUES (?, ?, ?, ?)');
+  for (const row of db.prepare('SELECT parked_at_ms, record FROM v1_parked').all() as Array<{ parked_at_ms: number; record: string }>) {
+    const identity = spanIdentity(JSON.parse(row.record) as UsageRecord);
+    park.run(identity.endMs, identity.idHash, row.parked_at_ms, row.record);
+  }
+  db.exec(`CREATE TABLE ${LEGACY_SEEN_TABLE} (span_key BLOB PRIMARY KEY) WITHOUT ROWID;
+    INSERT OR IGNORE INTO ${LEGACY_SEEN_TABLE} SELECT span_key FROM dedup_0;
+    INSERT OR IGNORE INTO ${LEGACY_SEEN_TABLE} SELECT span_key FROM dedup_1;`);
+  for (const table of ['v1_users', 'v1_series', 'v1_usage_hourly', 'v1_parked', 'dedup_0', 'dedup_1']) db.exec(`DROP TABLE ${table}`);
+  db.exec('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID');
+  db.prepare('INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?), (?, ?)')
+    .run('legacy_seen_until_ms', legacyUntilMs, 'dedup_rotated_ms', nowMs);
+}
