@@ -72,7 +72,8 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-class Generator {
+/** Draws from a seeded generator: the same seed gives the same batch. */
+export class Generator {
   readonly #random: () => number;
   constructor(seed: number) {
     this.#random = seededRandom(seed);

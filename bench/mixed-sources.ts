@@ -14,7 +14,7 @@ import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { planOf, readableSpan, seededRandom, userId } from './fixtures.ts';
+import { Generator, planOf, readableSpan, userId } from './fixtures.ts';
 
 export interface MixedBatchOptions {
   /** Spans in the batch. */
@@ -52,32 +52,11 @@ const EMBEDDING = 'text-embedding-3-small';
 const WORDS = ['the', 'order', 'invoice', 'summary', 'customer', 'refund', 'shipping', 'please', 'explain', 'policy',
   'weather', 'account', 'password', 'report', 'quarter', 'draft', 'email', 'translate', 'meeting', 'notes'] as const;
 
-/** Draws from the seeded generator; small helpers so that span builders read as the shapes they make. */
-class Draw {
-  readonly #random: () => number;
-  constructor(seed: number) {
-    this.#random = seededRandom(seed);
-  }
-  next(): number {
-    return this.#random();
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.#random() * (max - min + 1));
-  }
-  chance(p: number): boolean {
-    return this.#random() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.#random() * items.length)] as T;
-  }
-  hex(bytes: number): string {
-    let out = '';
-    for (let i = 0; i < bytes; i++) out += this.int(0, 255).toString(16).padStart(2, '0');
-    return /^0+$/.test(out) ? `${out.slice(0, -1)}1` : out;
-  }
+/** The fixtures' seeded generator, plus the draws only mixed-source batches need. */
+class Draw extends Generator {
   /** A skewed user index: low indices much more frequent, every one possible. */
   user(users: number): number {
-    return Math.min(users - 1, Math.floor(users * this.#random() ** 2.5));
+    return Math.min(users - 1, Math.floor(users * this.next() ** 2.5));
   }
   text(minWords: number, maxWords: number): string {
     const count = this.int(minWords, maxWords);
@@ -218,7 +197,7 @@ function otelContrib(trace: TraceContext): void {
   else {
     const usage = drawUsage(draw, 'openai');
     attributes['gen_ai.response.finish_reasons'] = ['stop'];
-    attributes['gen_ai.response.id'] = `chatcmpl-${draw.hex(12)}`;
+    attributes['gen_ai.response.id'] = `chatcmpl-${draw.hexId(12)}`;
     attributes['gen_ai.response.model'] = model.response;
     if (!streamedWithoutUsage) {
       attributes['gen_ai.usage.input_tokens'] = usage.input;
@@ -226,9 +205,9 @@ function otelContrib(trace: TraceContext): void {
     }
   }
   // Exported before its parent, which ends after it.
-  const parentSpanId = underParent ? draw.hex(8) : undefined;
+  const parentSpanId = underParent ? draw.hexId(8) : undefined;
   emit(trace, {
-    spanId: draw.hex(8), ...(parentSpanId === undefined ? {} : { parentSpanId }), name: `chat ${model.request}`,
+    spanId: draw.hexId(8), ...(parentSpanId === undefined ? {} : { parentSpanId }), name: `chat ${model.request}`,
     kind: SpanKind.CLIENT, startMs: trace.startMs + 2, endMs, error: failed, attributes, service: SERVICES.otelContrib, scope: SCOPES.otelContrib,
   });
   if (parentSpanId !== undefined) {
@@ -248,13 +227,13 @@ function openllmetry(trace: TraceContext): void {
   const usage = drawUsage(draw, 'openai');
   const prompt = draw.text(8, 60);
   emit(trace, {
-    spanId: draw.hex(8), name: `chat ${model.request}`, kind: SpanKind.CLIENT, startMs: trace.startMs, endMs: trace.startMs + draw.int(300, 6000),
+    spanId: draw.hexId(8), name: `chat ${model.request}`, kind: SpanKind.CLIENT, startMs: trace.startMs, endMs: trace.startMs + draw.int(300, 6000),
     service: SERVICES.openllmetry, scope: SCOPES.traceloop,
     attributes: {
       'gen_ai.provider.name': 'openai', 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': model.request,
       'gen_ai.input.messages': messagesJson('user', prompt),
       'traceloop.association.properties.user_id': userId(index), 'traceloop.association.properties.plan': planOf(index),
-      'gen_ai.response.model': model.response, 'gen_ai.response.id': `chatcmpl-${draw.hex(12)}`,
+      'gen_ai.response.model': model.response, 'gen_ai.response.id': `chatcmpl-${draw.hexId(12)}`,
       'gen_ai.usage.total_tokens': usage.input + usage.output, 'gen_ai.usage.output_tokens': usage.output,
       'gen_ai.usage.input_tokens': usage.input, 'gen_ai.response.finish_reasons': ['stop'],
       'gen_ai.output.messages': messagesJson('assistant', draw.text(10, 120)),
@@ -267,7 +246,7 @@ function openinference(trace: TraceContext): void {
   const { draw } = trace;
   const user = userId(draw.user(trace.users));
   const endMs = trace.startMs + draw.int(200, 5000);
-  const base = { spanId: draw.hex(8), kind: SpanKind.INTERNAL, startMs: trace.startMs, endMs, ok: true, service: SERVICES.openinference, scope: SCOPES.openinference };
+  const base = { spanId: draw.hexId(8), kind: SpanKind.INTERNAL, startMs: trace.startMs, endMs, ok: true, service: SERVICES.openinference, scope: SCOPES.openinference };
   if (draw.chance(0.2)) {
     const input = draw.text(5, 40);
     emit(trace, {
@@ -325,7 +304,7 @@ function vercelAi(trace: TraceContext, rewrittenByOpenLlmetry: boolean, appSpanI
   const index = draw.user(trace.users);
   const failed = draw.chance(trace.errorShare);
   const usage = drawUsage(draw, 'openai');
-  const parentId = draw.hex(8);
+  const parentId = draw.hexId(8);
   const endMs = trace.startMs + draw.int(300, 6000);
   const who: Attributes = rewrittenByOpenLlmetry
     ? { 'traceloop.association.properties.userId': userId(index), 'traceloop.association.properties.plan': planOf(index), 'gen_ai.provider.name': 'openai' }
@@ -336,15 +315,15 @@ function vercelAi(trace: TraceContext, rewrittenByOpenLlmetry: boolean, appSpanI
   const result: Attributes = failed ? {} : { 'ai.response.finishReason': 'stop', 'ai.response.text': draw.text(10, 120), ...aiUsage(usage) };
   const childName = rewrittenByOpenLlmetry ? `chat ${model.request}` : 'ai.generateText.doGenerate';
   emit(trace, {
-    spanId: draw.hex(8), parentSpanId: parentId, name: childName, kind: SpanKind.INTERNAL, startMs: trace.startMs + 3, endMs: endMs - 2,
+    spanId: draw.hexId(8), parentSpanId: parentId, name: childName, kind: SpanKind.INTERNAL, startMs: trace.startMs + 3, endMs: endMs - 2,
     error: failed, service: SERVICES.vercelAi, scope: SCOPES.ai,
     attributes: {
       'operation.name': 'ai.generateText.doGenerate', 'ai.operationId': 'ai.generateText.doGenerate', ...common,
       'ai.request.headers.user-agent': 'ai/6.0.325', 'ai.prompt.messages': JSON.stringify([{ role: 'user', content: [{ type: 'text', text: draw.text(8, 60) }] }]),
       'gen_ai.system': 'openai.responses', 'gen_ai.request.model': model.request, ...result,
       ...(failed ? {} : {
-        'ai.response.id': `resp_${draw.hex(12)}`, 'ai.response.model': model.response, 'gen_ai.response.finish_reasons': ['stop'],
-        'gen_ai.response.id': `resp_${draw.hex(12)}`, 'gen_ai.response.model': model.response,
+        'ai.response.id': `resp_${draw.hexId(12)}`, 'ai.response.model': model.response, 'gen_ai.response.finish_reasons': ['stop'],
+        'gen_ai.response.id': `resp_${draw.hexId(12)}`, 'gen_ai.response.model': model.response,
         'gen_ai.usage.input_tokens': usage.input, 'gen_ai.usage.output_tokens': usage.output,
       }),
     },
@@ -368,7 +347,7 @@ function vercelAi7(trace: TraceContext): void {
   const index = draw.user(trace.users);
   const failed = draw.chance(trace.errorShare);
   const usage = drawUsage(draw, 'openai');
-  const [agentId, stepId] = [draw.hex(8), draw.hex(8)];
+  const [agentId, stepId] = [draw.hexId(8), draw.hexId(8)];
   const endMs = trace.startMs + draw.int(300, 6000);
   const context: Attributes = { 'ai.settings.context.userId': userId(index), 'ai.settings.context.plan': planOf(index) };
   const usageAttributes: Attributes = failed ? { 'http.response.status_code': 429 } : {
@@ -379,12 +358,12 @@ function vercelAi7(trace: TraceContext): void {
   const input = JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: draw.text(8, 60) }] }]);
   const output = failed ? {} : { 'gen_ai.output.messages': messagesJson('assistant', draw.text(10, 120)) };
   emit(trace, {
-    spanId: draw.hex(8), parentSpanId: stepId, name: `chat ${model.request}`, kind: SpanKind.CLIENT, startMs: trace.startMs + 4, endMs: endMs - 3,
+    spanId: draw.hexId(8), parentSpanId: stepId, name: `chat ${model.request}`, kind: SpanKind.CLIENT, startMs: trace.startMs + 4, endMs: endMs - 3,
     error: failed, service: SERVICES.vercelAi7, scope: SCOPES.ai7,
     attributes: {
       'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': model.request,
       'gen_ai.input.messages': input, 'gen_ai.client.operation.duration': (endMs - trace.startMs) / 1000,
-      ...(failed ? {} : { 'gen_ai.response.id': `resp_${draw.hex(12)}`, 'gen_ai.response.model': model.response }),
+      ...(failed ? {} : { 'gen_ai.response.id': `resp_${draw.hexId(12)}`, 'gen_ai.response.model': model.response }),
       ...usageAttributes, ...output,
     },
   });
@@ -413,8 +392,8 @@ function anthropicSdkAttributes(draw: Draw, model: Model, usage: Usage | undefin
     return { ...attributes, 'error.type': 'rate_limit_error', 'http.response.status_code': 429 };
   }
   return {
-    ...attributes, 'gen_ai.usage.input_tokens': usage.input, 'http.response.status_code': 200, 'anthropic.request.id': `req_${draw.hex(12)}`,
-    'gen_ai.response.id': `msg_${draw.hex(12)}`, 'gen_ai.response.model': model.response,
+    ...attributes, 'gen_ai.usage.input_tokens': usage.input, 'http.response.status_code': 200, 'anthropic.request.id': `req_${draw.hexId(12)}`,
+    'gen_ai.response.id': `msg_${draw.hexId(12)}`, 'gen_ai.response.model': model.response,
     'gen_ai.usage.cache_write.input_tokens': usage.cacheWrite, 'gen_ai.usage.cache_read.input_tokens': usage.cacheRead,
     'anthropic.usage.cache_creation.ephemeral_5m_input_tokens': usage.cacheWrite, 'anthropic.usage.cache_creation.ephemeral_1h_input_tokens': 0,
     'anthropic.response.service_tier': 'standard', 'gen_ai.usage.output_tokens': usage.output, 'anthropic.message.stop_reason': 'end_turn',
@@ -428,7 +407,7 @@ function anthropicSdk(trace: TraceContext): void {
   const failed = draw.chance(trace.errorShare);
   const usage = failed ? undefined : drawUsage(draw, 'anthropic');
   emit(trace, {
-    spanId: draw.hex(8), name: 'anthropic.messages.create', kind: SpanKind.CLIENT, startMs: trace.startMs, endMs: trace.startMs + draw.int(300, 8000),
+    spanId: draw.hexId(8), name: 'anthropic.messages.create', kind: SpanKind.CLIENT, startMs: trace.startMs, endMs: trace.startMs + draw.int(300, 8000),
     error: failed, ok: !failed, service: SERVICES.anthropic, scope: SCOPES.anthropicSdk,
     attributes: { ...anthropicSdkAttributes(draw, model, usage), 'user.id': userId(draw.user(trace.users)) },
   });
@@ -457,7 +436,7 @@ function langfuse(trace: TraceContext): void {
     });
   }
   emit(trace, {
-    spanId: draw.hex(8), name: 'OpenAI.chat', kind: SpanKind.INTERNAL, startMs: trace.startMs, endMs: trace.startMs + draw.int(300, 6000),
+    spanId: draw.hexId(8), name: 'OpenAI.chat', kind: SpanKind.INTERNAL, startMs: trace.startMs, endMs: trace.startMs + draw.int(300, 6000),
     service: SERVICES.langfuse, scope: SCOPES.langfuse, attributes,
   });
 }
@@ -485,16 +464,16 @@ function openlit(trace: TraceContext): void {
   const failed = draw.chance(trace.errorShare);
   const usage = drawUsage(draw, model.provider);
   const user = failed ? undefined : userId(draw.user(trace.users));
-  const spanId = draw.hex(8);
+  const spanId = draw.hexId(8);
   const endMs = trace.startMs + draw.int(300, 8000);
   const attributes = openlitAttributes(draw, model, user);
   if (failed) attributes['error.type'] = 'RateLimitError';
   else {
     Object.assign(attributes, {
-      'gen_ai.response.id': anthropic ? `msg_${draw.hex(12)}` : `chatcmpl-${draw.hex(12)}`, 'gen_ai.response.model': model.response,
+      'gen_ai.response.id': anthropic ? `msg_${draw.hexId(12)}` : `chatcmpl-${draw.hexId(12)}`, 'gen_ai.response.model': model.response,
       'gen_ai.usage.input_tokens': anthropic ? usage.input - usage.cacheRead - usage.cacheWrite : usage.input,
       'gen_ai.usage.output_tokens': usage.output, 'gen_ai.usage.cache_read.input_tokens': usage.cacheRead,
-      'gen_ai.response.finish_reasons': ['stop'], 'gen_ai.output.type': 'text', 'openlit.agent.version_hash': draw.hex(8),
+      'gen_ai.response.finish_reasons': ['stop'], 'gen_ai.output.type': 'text', 'openlit.agent.version_hash': draw.hexId(8),
       'gen_ai.output.messages': messagesJson('assistant', draw.text(10, 120)),
     });
     if (anthropic) attributes['gen_ai.usage.cache_creation.input_tokens'] = usage.cacheWrite;
@@ -502,7 +481,7 @@ function openlit(trace: TraceContext): void {
   }
   if (anthropic) {
     emit(trace, {
-      spanId: draw.hex(8), parentSpanId: spanId, name: 'anthropic.messages.create', kind: SpanKind.CLIENT, startMs: trace.startMs + 1,
+      spanId: draw.hexId(8), parentSpanId: spanId, name: 'anthropic.messages.create', kind: SpanKind.CLIENT, startMs: trace.startMs + 1,
       endMs: endMs - 1, error: failed, ok: !failed, service: SERVICES.openlit, scope: SCOPES.anthropicSdk,
       attributes: anthropicSdkAttributes(draw, model, failed ? undefined : usage),
     });
@@ -521,10 +500,10 @@ function ours(trace: TraceContext): void {
   const index = draw.user(trace.users);
   const failed = draw.chance(trace.errorShare);
   const usage = drawUsage(draw, model.provider);
-  const spanId = draw.hex(8);
+  const spanId = draw.hexId(8);
   const endMs = trace.startMs + draw.int(300, 8000);
   // Half the calls run under the app's HTTP span, which ends (and is exported) last.
-  const parentId = draw.chance(0.5) ? draw.hex(8) : undefined;
+  const parentId = draw.chance(0.5) ? draw.hexId(8) : undefined;
   const attributes: Attributes = {
     'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': model.provider, 'gen_ai.request.model': model.request,
     'gen_ai.request.max_tokens': 1024, 'server.address': anthropic ? 'api.anthropic.com' : 'api.openai.com', 'server.port': 443,
@@ -534,7 +513,7 @@ function ours(trace: TraceContext): void {
   if (failed) Object.assign(attributes, { 'error.type': 'RateLimitError', 'http.response.status_code': 429 });
   else {
     Object.assign(attributes, {
-      'gen_ai.response.model': model.response, 'gen_ai.response.id': anthropic ? `msg_${draw.hex(12)}` : `chatcmpl-${draw.hex(12)}`,
+      'gen_ai.response.model': model.response, 'gen_ai.response.id': anthropic ? `msg_${draw.hexId(12)}` : `chatcmpl-${draw.hexId(12)}`,
       'gen_ai.response.finish_reasons': [anthropic ? 'end_turn' : 'stop'], 'gen_ai.usage.input_tokens': usage.input,
       'gen_ai.usage.output_tokens': usage.output,
     });
@@ -544,7 +523,7 @@ function ours(trace: TraceContext): void {
   }
   if (anthropic) {
     emit(trace, {
-      spanId: draw.hex(8), parentSpanId: spanId, name: 'anthropic.messages.create', kind: SpanKind.CLIENT, startMs: trace.startMs + 1,
+      spanId: draw.hexId(8), parentSpanId: spanId, name: 'anthropic.messages.create', kind: SpanKind.CLIENT, startMs: trace.startMs + 1,
       endMs: endMs - 1, error: failed, ok: !failed, service: SERVICES.ours, scope: SCOPES.anthropicSdk,
       attributes: anthropicSdkAttributes(draw, model, failed ? undefined : usage),
     });
@@ -564,7 +543,7 @@ function ours(trace: TraceContext): void {
 
 /** The AI SDK 6 inside the app's HTTP server span, which names the user too and ends last. */
 function vercelAiUnderApp(trace: TraceContext): void {
-  const appSpanId = trace.draw.hex(8);
+  const appSpanId = trace.draw.hexId(8);
   const user = vercelAi(trace, false, appSpanId);
   emit(trace, {
     spanId: appSpanId, name: 'POST /api/chat', kind: SpanKind.SERVER, startMs: trace.startMs - 2, endMs: trace.startMs + 9000,
@@ -618,7 +597,7 @@ export function makeMixedBatch(options: MixedBatchOptions): ReadableSpan[] {
       if (r < 0) { maker = candidate; break; }
     }
     if (maker.maxSpans > room) maker = draw.pick(SINGLE_SPAN_MAKERS);
-    maker.make({ draw, users, errorShare, traceId: draw.hex(16), startMs: clockMs, out });
+    maker.make({ draw, users, errorShare, traceId: draw.hexId(16), startMs: clockMs, out });
     clockMs += draw.int(1, 40);
   }
   return out;
