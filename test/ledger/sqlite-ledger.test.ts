@@ -3,10 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { canonicalProperties, foldIntoHourlyDeltas, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { canonicalProperties, foldIntoHourlyDeltas, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
+import { splitRange } from '../../src/sinks/ledger/sqlite-queries.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { priced } from './records.ts';
+import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
 
 const ALL_TIME: UsersQuery = { fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 };
 const HOUR = 3_600_000;
@@ -243,5 +246,119 @@ describe('SqliteLedger', () => {
     const ledger = openLedger(':memory:');
     await ledger.close();
     await assert.rejects(ledger.commit([priced()]), /closed/);
+  });
+});
+
+describe('ledger schema 2: day/hour split, the usage log, migration from schema 1', () => {
+  const DAY = 24 * HOUR;
+
+  it('reads whole days from the daily rows and only the ragged edges by hour', () => {
+    const day = Date.UTC(2026, 1, 10);
+    assert.deepEqual(splitRange(day, day + 2 * DAY), { days: { lo: day / DAY, hi: day / DAY + 2 }, hours: [] });
+    assert.deepEqual(splitRange(day - 2 * HOUR, day + DAY + 3 * HOUR), {
+      days: { lo: day / DAY, hi: day / DAY + 1 },
+      hours: [{ lo: day / HOUR - 2, hi: day / HOUR }, { lo: (day + DAY) / HOUR, hi: (day + DAY) / HOUR + 3 }],
+    });
+    assert.deepEqual(splitRange(day + HOUR, day + 5 * HOUR), { days: undefined, hours: [{ lo: day / HOUR + 1, hi: day / HOUR + 5 }] });
+    assert.deepEqual(splitRange(undefined, day + HOUR), { days: { lo: undefined, hi: day / DAY }, hours: [{ lo: day / HOUR, hi: day / HOUR + 1 }] });
+    assert.deepEqual(splitRange(day, day), { days: undefined, hours: [] });
+  });
+
+  it('gives the same totals as summing the calls, for ranges cut anywhere on the hour, before and after a fold', async () => {
+    const ledger = openLedger(':memory:');
+    const start = Date.UTC(2026, 2, 1);
+    const calls: PricedUsage[] = [];
+    for (let index = 0; index < 300; index++) {
+      calls.push(priced({
+        userId: `r${index % 4}`, endTimeMs: start + index * 17 * 60_000 + 1234, costNanoUsd: index + 1,
+        properties: { plan: index % 3 === 0 ? 'premium' : 'free' }, isError: index % 11 === 0,
+      }));
+    }
+    await ledger.commit(calls.slice(0, 150));
+    await ledger.users(ALL_TIME); // folds the log
+    await ledger.commit(calls.slice(150));
+    const ranges: Array<[number | undefined, number | undefined]> = [
+      [undefined, undefined], [start + 5 * HOUR, start + 2 * DAY + 7 * HOUR], [start + DAY, start + 3 * DAY],
+      [undefined, start + 30 * HOUR], [start + 50 * HOUR, undefined], [start + 3 * HOUR, start + 4 * HOUR],
+    ];
+    for (const [fromMs, toMs] of ranges) {
+      for (const properties of [[], [['plan', 'premium']]] as Array<Array<[string, string]>>) {
+        const inRange = calls.filter((call) => (fromMs === undefined || call.endTimeMs >= fromMs) && (toMs === undefined || call.endTimeMs < toMs)
+          && properties.every(([name, value]) => call.properties[name] === value));
+        const page = await ledger.users({ ...ALL_TIME, fromMs, toMs, properties });
+        for (const user of ['r0', 'r1', 'r2', 'r3']) {
+          const mine = inRange.filter((call) => call.userId === user);
+          const listed = page.users.find((row) => row.userId === user);
+          const detail = await ledger.user(user, { fromMs, toMs, properties });
+          const label = `${user} ${fromMs} ${toMs} ${JSON.stringify(properties)}`;
+          assert.equal(listed?.costNanoUsd ?? 0, mine.reduce((sum, call) => sum + call.costNanoUsd, 0), label);
+          assert.equal(listed?.errors ?? 0, mine.filter((call) => call.isError).length, label);
+          assert.equal(detail?.totals?.requests ?? 0, mine.length, label);
+          assert.equal(detail?.totals?.activeDays ?? 0, new Set(mine.map((call) => Math.floor(call.endTimeMs / DAY))).size, label);
+          assert.equal(detail?.daily.reduce((sum, day) => sum + day.costNanoUsd, 0), mine.reduce((sum, call) => sum + call.costNanoUsd, 0), label);
+          if (mine.length > 0) assert.equal(listed?.firstSeenMs, Math.min(...mine.map((call) => call.endTimeMs)), label);
+        }
+      }
+    }
+    await ledger.close();
+  });
+
+  it('seeds from the folded totals plus what is still in the log, and keeps both across a reopen', async () => {
+    const dir = tempDir();
+    const ledger = openLedger(dir);
+    await ledger.commit([priced({ userId: 'f', costNanoUsd: 5, durationSeconds: 0.5 }), priced({ userId: 'f', costNanoUsd: 7, model: 'gpt-4o' })]);
+    await ledger.users(ALL_TIME); // folded
+    await ledger.commit([priced({ userId: 'f', costNanoUsd: 11, durationSeconds: 0.000001 })]); // logged only
+    const seed = ledger.seedUser('f');
+    assert.deepEqual(seed.map((series) => [series.model, series.requests, series.costNanoUsd, series.durationSumSeconds]),
+      [['gpt-4o-mini', 2, 16, 0.500001], ['gpt-4o', 1, 7, 0.25]]);
+    await ledger.commit([priced({ userId: 'g', costNanoUsd: 3 })]);
+    assert.deepEqual(ledger.seedUser('g').map((series) => series.costNanoUsd), [3], 'a user only in the log');
+    await ledger.close();
+    const reopened = openLedger(dir);
+    assert.deepEqual(reopened.seedUser('f'), seed);
+    await reopened.close();
+  });
+
+  it('upgrades a schema-1 ledger: totals, users, parked calls and dedup keys carry over', async () => {
+    const dir = tempDir();
+    const db = new DatabaseSync(join(dir, 'ledger.sqlite'));
+    db.exec(`
+      CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE property_sets (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+      CREATE TABLE series (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
+        is_error INTEGER NOT NULL, property_set INTEGER NOT NULL, UNIQUE (user_id, provider, model, operation, is_error, property_set));
+      CREATE TABLE usage_hourly (series_id INTEGER NOT NULL, hour INTEGER NOT NULL, requests INTEGER NOT NULL, unpriced_requests INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL, cost_nano_usd INTEGER NOT NULL, duration_us INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL, PRIMARY KEY (series_id, hour)) WITHOUT ROWID;
+      CREATE INDEX usage_hourly_by_hour ON usage_hourly (hour);
+      CREATE TABLE users (user_id TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE dedup_0 (span_key BLOB PRIMARY KEY) WITHOUT ROWID;
+      CREATE TABLE dedup_1 (span_key BLOB PRIMARY KEY) WITHOUT ROWID;
+      CREATE TABLE parked (span_key BLOB PRIMARY KEY, parked_at_ms INTEGER NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+      PRAGMA user_version = 1;`);
+    const at = Date.UTC(2026, 10, 20, 10, 30);
+    const committed = priced({ userId: 'old', endTimeMs: at });
+    const waiting = priced({ userId: undefined });
+    db.prepare("INSERT INTO meta VALUES ('dedup_current', 0), ('dedup_rotated_ms', ?)").run(at);
+    db.prepare(`INSERT INTO property_sets VALUES (1, '{"plan":"pro"}')`).run();
+    db.prepare(`INSERT INTO series VALUES (1, 'old', 'openai', 'gpt-4o-mini', 'chat', 0, 1), (2, 'old', 'openai', 'gpt-4o-mini', 'chat', 1, 1)`).run();
+    db.prepare('INSERT INTO usage_hourly VALUES (1, ?, 3, 0, 300, 150, 0, 0, 0, 135000, 750000, ?, ?), (2, ?, 1, 0, 0, 0, 0, 0, 0, 0, 0, ?, ?)')
+      .run(Math.floor(at / HOUR), at - 60_000, at, Math.floor(at / HOUR), at, at);
+    db.prepare('INSERT INTO users VALUES (?, ?, ?)').run('old', at - 60_000, at);
+    db.prepare('INSERT INTO dedup_0 VALUES (?)').run(legacySpanKey(committed.traceId, committed.spanId));
+    db.prepare('INSERT INTO parked VALUES (?, ?, ?)').run(legacySpanKey(waiting.traceId, waiting.spanId), at, JSON.stringify(waiting));
+    db.close();
+
+    const ledger = openLedger(dir, () => at + HOUR);
+    const [old] = (await ledger.users(ALL_TIME)).users;
+    assert.deepEqual([old?.userId, old?.requests, old?.errors, old?.costNanoUsd, old?.activeDays], ['old', 4, 1, 135_000, 1]);
+    assert.deepEqual((await ledger.parked()).map((record) => record.spanId), [waiting.spanId]);
+    assert.deepEqual(await ledger.commit([{ ...committed }]), [], 'a span committed under schema 1 is still a retry');
+    await ledger.commit([{ ...waiting, userId: 'found' }]);
+    assert.deepEqual(await ledger.parked(), [], 'the migrated parked call leaves the parking when committed');
+    assert.equal(ledger.seedUser('old').reduce((sum, series) => sum + series.requests, 0), 4);
+    await ledger.close();
   });
 });

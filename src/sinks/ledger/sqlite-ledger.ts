@@ -37,7 +37,7 @@ const USAGE_COLUMN_COUNT = 15;
 const USAGE_LOG_COLUMNS = `hour, series_id, user_ref, requests, errors, unpriced_requests, input_tokens, output_tokens,
   cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd, duration_us, first_seen_ms, last_seen_ms`;
 /** The log is folded into the totals when it holds this many rows, or is this old, whichever comes first. */
-const FOLD_AFTER_ROWS = 100_000;
+const FOLD_AFTER_ROWS = 20_000;
 const FOLD_AFTER_MS = 2000;
 
 const UPSERT_USAGE = (key: string) => `ON CONFLICT (${key}, series_id) DO UPDATE SET
@@ -487,6 +487,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     if (this.loggedRows > 0) {
       this.statements.foldHourly.run();
       this.statements.foldDaily.run();
+      this.statements.foldUserDaily.run();
       this.statements.foldUsers.run();
       this.statements.clearLog.run();
     }
@@ -663,6 +664,8 @@ function prepareStatements(db: DatabaseSync) {
       GROUP BY hour, series_id ORDER BY hour, series_id ${UPSERT_USAGE('hour')}`),
     foldDaily: db.prepare(`INSERT INTO usage_daily SELECT hour / ${HOURS_PER_DAY} AS day, series_id, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
       GROUP BY day, series_id ORDER BY day, series_id ${UPSERT_USAGE('day')}`),
+    foldUserDaily: db.prepare(`INSERT INTO user_daily SELECT hour / ${HOURS_PER_DAY} AS day, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
+      GROUP BY day, user_ref ORDER BY day, user_ref ON CONFLICT (day, user_ref) DO UPDATE SET ${UPSERT_USAGE('day').split('DO UPDATE SET')[1]}`),
     foldUsers: db.prepare(`UPDATE users SET first_seen_ms = min(users.first_seen_ms, logged.first_seen_ms),
       last_seen_ms = max(users.last_seen_ms, logged.last_seen_ms)
       FROM (SELECT user_ref, MIN(first_seen_ms) AS first_seen_ms, MAX(last_seen_ms) AS last_seen_ms FROM usage_log GROUP BY user_ref) AS logged

@@ -105,9 +105,11 @@ export function allUsersSource(filter: UsageFilter): SqlText {
     if (range.lo !== undefined) { conditions.push(`${key} >= ?`); params.push(range.lo); }
     if (range.hi !== undefined) { conditions.push(`${key} < ?`); params.push(range.hi); }
     if (seriesCondition !== undefined) { conditions.push(seriesCondition.sql); params.push(...seriesCondition.params); }
-    selects.push(`SELECT ${dayOf} AS day, ${PART_COLUMNS} FROM ${table}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`);
+    const columns = table === 'user_daily' ? PART_COLUMNS.replace('series_id', 'NULL AS series_id') : PART_COLUMNS;
+    selects.push(`SELECT ${dayOf} AS day, ${columns} FROM ${table}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`);
   };
-  if (parts.days !== undefined) add('usage_daily', 'day', 'day', parts.days);
+  // Without property filters whole days come from the per-user rollup: one row per user and day.
+  if (parts.days !== undefined) add(seriesCondition === undefined ? 'user_daily' : 'usage_daily', 'day', 'day', parts.days);
   for (const hours of parts.hours) add('usage_hourly', 'hour', `hour / ${HOURS_PER_DAY}`, hours);
   return { sql: `src AS (${selectsOrNothing(selects)})`, params };
 }

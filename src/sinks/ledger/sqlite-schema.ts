@@ -16,7 +16,8 @@ const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
  * A group commit writes where tables end: the dedup keys are ordered by span end time (calls arrive roughly in time
  * order) and the batch's sums are appended to usage_log. A dirty page is what a write costs in SQLite (it goes to
  * the WAL and later back to the file), and rows spread over a B-tree would dirty one page each. The log is folded
- * into usage_hourly and usage_daily (keyed by time, then series) every few seconds and before every read, so a busy
+ * into usage_hourly, usage_daily (keyed by time, then series) and user_daily (day, then user: the users list without
+ * property filters reads only this) every few seconds and before every read, so a busy
  * series costs one row update per fold, not one per commit. One user's rows are found through their series (see
  * oneUserSource), not through an index by user, which would be written randomly.
  */
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS usage_hourly (hour INTEGER NOT NULL, series_id INTEGE
   PRIMARY KEY (hour, series_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage_daily (day INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
   PRIMARY KEY (day, series_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_daily (day INTEGER NOT NULL, ${USAGE_COLUMNS}, PRIMARY KEY (day, user_ref)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage_log (seq INTEGER PRIMARY KEY, hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS});
 CREATE TABLE IF NOT EXISTS seen_0 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_1 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
@@ -81,6 +83,10 @@ function upgradeFromVersion1(db: DatabaseSync, nowMs: number, legacyUntilMs: num
     SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
     SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_nano_usd), SUM(duration_us), MIN(first_seen_ms), MAX(last_seen_ms)
     FROM usage_hourly GROUP BY day, series_id ORDER BY day, series_id`);
+  db.exec(`INSERT INTO user_daily SELECT day, user_ref,
+    SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+    SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_nano_usd), SUM(duration_us), MIN(first_seen_ms), MAX(last_seen_ms)
+    FROM usage_daily GROUP BY day, user_ref ORDER BY day, user_ref`);
   const park = db.prepare('INSERT OR IGNORE INTO parked (end_ms, id_hash, parked_at_ms, record) VALUES (?, ?, ?, ?)');
   for (const row of db.prepare('SELECT parked_at_ms, record FROM v1_parked').all() as Array<{ parked_at_ms: number; record: string }>) {
     const identity = spanIdentity(JSON.parse(row.record) as UsageRecord);
