@@ -112,7 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     userAttributeKeys: read('USER_ATTRIBUTE_KEYS', DEFAULT_USER_KEYS, attributeKeyList),
     propertyAttributePrefixes: read('PROPERTY_ATTRIBUTE_PREFIXES', DEFAULT_PROPERTY_PREFIXES, attributeKeyList),
     ancestorWaitSeconds: read('ANCESTOR_WAIT_SECONDS', 30, integer(0, 3600)),
-    ancestorMaxSpans: read('ANCESTOR_MAX_SPANS', 200_000, integer(1, 10_000_000)),
+    ancestorMaxSpans: read('ANCESTOR_MAX_SPANS', 50_000, integer(1, 10_000_000)),
     dataDir: read('DATA_DIR', './data', (raw) => raw),
     ledger: read<'sqlite' | 'off'>('LEDGER', 'sqlite', oneOf(['sqlite', 'off'])),
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),

@@ -51,11 +51,14 @@ export class CallAttributor {
   private readonly waitMs: number;
   private readonly maxSpans: number;
   private readonly store: WaitingCallStore;
-  private readonly links = new Map<string, Map<string, Link>>();
-  /** Remembered spans in arrival order, for forgetting the oldest first. */
-  private readonly linkQueue: Array<{ traceId: string; spanId: string }> = [];
+  /**
+   * Remembered spans by trace id + span id (one flat map: a map per trace cost more memory than the links in it,
+   * since most traces hold one or two remembered spans).
+   */
+  private readonly links = new Map<string, Link>();
+  /** Keys of remembered spans in arrival order, for forgetting the oldest first. */
+  private readonly linkQueue: string[] = [];
   private linkQueueHead = 0;
-  private linkCount = 0;
 
   constructor(options: AttributorOptions) {
     if (!(options.waitMs >= 0)) throw new RangeError(`waitMs must be >= 0, got ${options.waitMs}`);
@@ -70,7 +73,7 @@ export class CallAttributor {
   }
 
   get rememberedSpans(): number {
-    return this.linkCount;
+    return this.links.size;
   }
 
   /** Takes the spans of one export, in any order; returns the calls decided by them. */
@@ -113,7 +116,7 @@ export class CallAttributor {
     const waiting = walking.filter((call) => this.store.has(call.record.traceId, call.record.spanId)).map((call) => call.record);
     for (const traceId of touched) {
       for (const call of [...this.store.inTrace(traceId)]) {
-        if (this.links.get(traceId)?.has(call.waitingFor)) duplicates += this.decide(call, ready);
+        if (this.links.has(traceId + call.waitingFor)) duplicates += this.decide(call, ready);
       }
     }
     return { ready, duplicates, waiting };
@@ -150,11 +153,11 @@ export class CallAttributor {
 
   /** Follows the call's ancestors as far as they are known; returns 1 when the call proved to be a duplicate. */
   private decide(start: WaitingCall, ready: UsageRecord[]): number {
-    const traceLinks = this.links.get(start.record.traceId);
+    const traceId = start.record.traceId;
     let { record, checkWrapper } = start;
     let spanId = start.waitingFor;
     for (let depth = 0; depth < MAX_DEPTH && spanId !== ''; depth++) {
-      const link = traceLinks?.get(spanId);
+      const link = this.links.get(traceId + spanId);
       if (link === undefined) {
         this.store.put({ record, waitingFor: spanId, checkWrapper, deadlineMs: start.deadlineMs });
         this.makeRoom(ready);
@@ -185,22 +188,15 @@ export class CallAttributor {
   }
 
   private remember(traceId: string, spanId: string, link: Link, ready: UsageRecord[]): void {
-    let traceLinks = this.links.get(traceId);
-    if (traceLinks === undefined) {
-      traceLinks = new Map();
-      this.links.set(traceId, traceLinks);
-    }
-    if (!traceLinks.has(spanId)) {
-      this.linkCount++;
-      this.linkQueue.push({ traceId, spanId });
-    }
-    traceLinks.set(spanId, link);
+    const key = traceId + spanId;
+    if (!this.links.has(key)) this.linkQueue.push(key);
+    this.links.set(key, link);
     this.makeRoom(ready);
   }
 
   /** Forgets the oldest spans, then counts the oldest waiting calls, until both fit in maxSpans. */
   private makeRoom(ready: UsageRecord[]): void {
-    while (this.linkCount + this.store.size > this.maxSpans && this.linkCount > 0) this.forgetOldest();
+    while (this.links.size + this.store.size > this.maxSpans && this.links.size > 0) this.forgetOldest();
     while (this.store.size > this.maxSpans) {
       const oldest = this.store.oldest();
       if (oldest === undefined) break;
@@ -210,24 +206,19 @@ export class CallAttributor {
 
   private forgetOlderThan(cutoffMs: number): void {
     while (this.linkQueueHead < this.linkQueue.length) {
-      const { traceId, spanId } = this.linkQueue[this.linkQueueHead]!;
-      const link = this.links.get(traceId)?.get(spanId);
+      const link = this.links.get(this.linkQueue[this.linkQueueHead]!);
       if (link !== undefined && link.seenMs > cutoffMs) break;
       this.forgetOldest();
     }
   }
 
   private forgetOldest(): void {
-    const entry = this.linkQueue[this.linkQueueHead++];
+    const key = this.linkQueue[this.linkQueueHead++];
     if (this.linkQueueHead > 1024 && this.linkQueueHead * 2 > this.linkQueue.length) {
       this.linkQueue.splice(0, this.linkQueueHead);
       this.linkQueueHead = 0;
     }
-    if (entry === undefined) return;
-    const traceLinks = this.links.get(entry.traceId);
-    if (traceLinks === undefined || !traceLinks.delete(entry.spanId)) return;
-    this.linkCount--;
-    if (traceLinks.size === 0) this.links.delete(entry.traceId);
+    if (key !== undefined) this.links.delete(key);
   }
 }
 
