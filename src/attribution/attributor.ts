@@ -43,8 +43,8 @@ const MAX_DEPTH = 64;
  * - A provider SDK's own span (the Anthropic SDK's) whose parent is a counted call of another instrumentation (ours,
  *   OpenLIT's) is the same call, and is not counted.
  *
- * Spans are remembered only when they can decide something (they name a user, are a call, or belong to a trace with
- * a call waiting), for `waitMs`, and never more than `maxSpans` with the waiting calls: past it the oldest spans are
+ * Spans are remembered only when they can decide something (they belong to a trace with a call waiting, or they
+ * lend a user without being a call themselves), for `waitMs`, and never more than `maxSpans` with the waiting calls: past it the oldest spans are
  * forgotten and then the oldest waiting calls are counted as they are. A waiting call is never dropped.
  */
 export class CallAttributor {
@@ -101,7 +101,10 @@ export class CallAttributor {
     for (const reading of readings) {
       const span = reading.span;
       const waitedOn = this.store.hasTrace(span.traceId);
-      if (reading.call === undefined && reading.userId === undefined && !waitedOn && !interesting.has(span.traceId)) continue;
+      // Children end, and so are exported, before their ancestors: a call waits for its parent, rarely the other
+      // way round. So outside traces with a call waiting, only spans that lend a user without being calls (an HTTP
+      // server span with enduser.id) are kept, for the odd call that outlives its parent.
+      if (!waitedOn && !interesting.has(span.traceId) && (reading.call !== undefined || reading.userId === undefined)) continue;
       this.remember(span.traceId, span.spanId, {
         parentSpanId: span.parentSpanId,
         userId: reading.userId,
