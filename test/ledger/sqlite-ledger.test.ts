@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
-import { canonicalProperties, foldIntoHourlyDeltas, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
+import { canonicalProperties, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
+import { CALL_FIELDS, encodeCall, sumBySeriesAndHour } from '../../src/sinks/ledger/ledger-protocol.ts';
 import { splitRange } from '../../src/sinks/ledger/sqlite-queries.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
@@ -55,18 +56,28 @@ describe('ledger aggregation helpers', () => {
     assert.ok(high > 90_000 && high < 110_000, `top bit set in about half (${high})`);
   });
 
-  it('folds calls per series and UTC hour, in integers', () => {
+  it('sums the new calls of a group per series and UTC hour, in integers, from their typed-array form', () => {
     const base = Date.UTC(2026, 0, 31, 23, 10);
-    const deltas = [...foldIntoHourlyDeltas([
+    const calls = [
       priced({ endTimeMs: base, costNanoUsd: 1 }),
-      priced({ endTimeMs: base + 40 * 60_000, costNanoUsd: 2 }),
+      priced({ endTimeMs: base + 40 * 60_000, costNanoUsd: 2, input: 7 }),
       priced({ endTimeMs: base + 60 * 60_000, costNanoUsd: 4, isError: true }),
-      priced({ endTimeMs: base + 60 * 60_000, costNanoUsd: 8, durationSeconds: 0.1234567 }),
-    ]).values()];
-    // 23:10 and 23:50 share an hour; the error is a series of its own.
-    assert.deepEqual(deltas.map((delta) => [delta.hour - Math.floor(base / HOUR), delta.series.isError, delta.requests, delta.costNanoUsd]),
-      [[0, false, 2, 3], [1, true, 1, 4], [1, false, 1, 8]]);
-    assert.equal(deltas[2]!.durationMicros, 123_457, "whole microseconds");
+      priced({ endTimeMs: base + 60 * 60_000 + 0.5, costNanoUsd: 8, durationSeconds: 0.1234567, priced: false }),
+      priced({ endTimeMs: base + 61 * 60_000, costNanoUsd: 16 }), // a retry: not new
+    ];
+    const series = [0, 0, 1, 0, 0]; // the error is a series of its own
+    const encoded = new Float64Array(calls.length * CALL_FIELDS);
+    calls.forEach((call, index) => encodeCall(encoded, index, call, series[index]!));
+    const sums = sumBySeriesAndHour(encoded, Uint8Array.from([1, 1, 1, 1, 0]));
+    const hour = Math.floor(base / HOUR);
+    // 23:10 and 23:50 share an hour.
+    assert.deepEqual([...sums[0]!.values()].map((row) => [row.hour - hour, row.requests, row.unpricedRequests, row.costNanoUsd, row.inputTokens]),
+      [[0, 2, 0, 3, 107], [1, 1, 1, 8, 100]]);
+    assert.deepEqual([...sums[1]!.values()].map((row) => [row.hour - hour, row.requests, row.costNanoUsd]), [[1, 1, 4]]);
+    const late = sums[0]!.get(hour + 1)!;
+    assert.equal(late.durationMicros, 123_457, 'whole microseconds');
+    assert.equal(late.firstSeenMs, base + 60 * 60_000 + 0.5, 'the exact end time, not the dedup key\'s whole ms');
+    assert.equal(sums[0]!.get(hour)!.lastSeenMs, base + 40 * 60_000);
   });
 });
 

@@ -6,11 +6,9 @@ import { Worker } from 'node:worker_threads';
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
+import { canonicalProperties, durationMicros, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
 import {
-  canonicalProperties, durationMicros, ledgerUserId, legacySpanKey, MS_PER_HOUR, spanIdHash,
-} from './aggregate.ts';
-import {
-  CALL, CALL_FIELDS,
+  CALL_FIELDS, encodeCall,
   type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type Reply, type SeriesTuple,
 } from './ledger-protocol.ts';
 import {
@@ -90,6 +88,11 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private failure: Error | undefined;
   private queue: QueuedWork[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
+  /**
+   * The group commit the writer is working on. One at a time: what arrives meanwhile waits here and goes as the next
+   * group, so a busy writer commits larger groups (fewer transactions) rather than a backlog of small ones.
+   */
+  private groupInFlight: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** The commit sequence number of each committed record; read by countedInSeed. */
@@ -210,7 +213,12 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.closed = true;
     if (this.flushScheduled !== undefined) {
       clearImmediate(this.flushScheduled);
-      this.flush();
+      this.flushScheduled = undefined;
+    }
+    // Everything accepted before close is committed (or fails) first.
+    while (this.queue.length > 0 || this.groupInFlight !== undefined) {
+      if (this.groupInFlight !== undefined) await this.groupInFlight;
+      else this.flush();
     }
     try {
       await this.request({ op: 'close', nowMs: this.now() });
@@ -266,6 +274,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   /** Sends everything queued as one group commit; each caller learns which of its records were new. */
   private flush(): void {
     this.flushScheduled = undefined;
+    if (this.groupInFlight !== undefined) return;
     const work = this.queue;
     this.queue = [];
     if (work.length === 0) return;
@@ -289,10 +298,14 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       }
       items.push({ kind: 'commit', start, end: index });
     }
-    this.request({ op: 'group', nowMs, series: series.tuples, calls, legacyKeys, items }, [calls.buffer])
+    this.groupInFlight = this.request({ op: 'group', nowMs, series: series.text(), calls, legacyKeys, items }, [calls.buffer])
       .then((answer) => this.settleGroup(work, answer), (error: Error) => {
         const failure = new Error(`ledger commit failed: ${error.message}`, { cause: error });
         for (const item of work) item.reject(failure);
+      })
+      .finally(() => {
+        this.groupInFlight = undefined;
+        if (this.queue.length > 0 && !this.closed) this.flush();
       });
   }
 
@@ -486,13 +499,18 @@ function parsedProperties(json: string): Readonly<Record<string, string>> {
   return properties;
 }
 
+type Level<T> = Map<string, T>;
+/** userId -> provider -> model -> operation -> [ok, error] -> properties JSON -> series index */
+type SeriesTree = Level<Level<Level<Level<[Level<number>, Level<number>]>>>>;
+
 /**
- * The distinct series of one group commit, numbered in order of first appearance. The canonical text of a call's
- * properties is the costly part, so it is kept per properties object (calls of one span batch often share them).
+ * The distinct series of one group commit, numbered in order of first appearance, sent as the JSON text of their
+ * SeriesTuple. Found through one map level per field, so the per-call cost is a few lookups, not a text built per
+ * call; the canonical text of a call's properties is kept per properties object.
  */
 class SeriesTable {
-  readonly tuples: SeriesTuple[] = [];
-  private readonly indexes = new Map<string, number>();
+  private readonly keys: string[] = [];
+  private readonly tree: SeriesTree = new Map();
   private readonly propertiesText = new Map<Readonly<Record<string, string>>, string>();
 
   indexOf(record: PricedUsage): number {
@@ -501,31 +519,30 @@ class SeriesTable {
       propertiesJson = canonicalProperties(record.properties);
       this.propertiesText.set(record.properties, propertiesJson);
     }
-    const tuple: SeriesTuple = [ledgerUserId(record), record.provider, record.model, record.operation, record.isError, propertiesJson];
-    const key = JSON.stringify(tuple);
-    let index = this.indexes.get(key);
+    const userId = ledgerUserId(record);
+    const byProvider = child(this.tree, userId, () => new Map());
+    const byModel = child(byProvider, record.provider, () => new Map());
+    const byOperation = child(byModel, record.model, () => new Map());
+    const statuses = child(byOperation, record.operation, (): [Level<number>, Level<number>] => [new Map(), new Map()]);
+    const byProperties = statuses[record.isError ? 1 : 0];
+    let index = byProperties.get(propertiesJson);
     if (index === undefined) {
-      index = this.tuples.length;
-      this.tuples.push(tuple);
-      this.indexes.set(key, index);
+      index = this.keys.length;
+      const tuple: SeriesTuple = [userId, record.provider, record.model, record.operation, record.isError, propertiesJson];
+      this.keys.push(JSON.stringify(tuple));
+      byProperties.set(propertiesJson, index);
     }
     return index;
   }
+
+  /** GroupRequest.series */
+  text(): string {
+    return this.keys.join('\n');
+  }
 }
 
-/** Writes one call's row of CALL_FIELDS numbers. */
-function encodeCall(calls: Float64Array, index: number, record: PricedUsage, seriesIndex: number): void {
-  const at = index * CALL_FIELDS;
-  calls[at + CALL.endMs] = Math.floor(record.endTimeMs);
-  calls[at + CALL.idHash] = spanIdHash(record.traceId, record.spanId);
-  calls[at + CALL.series] = seriesIndex;
-  calls[at + CALL.endTimeMs] = record.endTimeMs;
-  calls[at + CALL.unpriced] = record.priced ? 0 : 1;
-  calls[at + CALL.input] = record.tokens.input;
-  calls[at + CALL.output] = record.tokens.output;
-  calls[at + CALL.cacheRead] = record.tokens.cacheRead;
-  calls[at + CALL.cacheWrite] = record.tokens.cacheWrite;
-  calls[at + CALL.reasoning] = record.tokens.reasoning;
-  calls[at + CALL.costNanoUsd] = record.costNanoUsd;
-  calls[at + CALL.durationMicros] = durationMicros(record.durationSeconds);
+function child<T>(level: Level<T>, key: string, create: () => T): T {
+  let value = level.get(key);
+  if (value === undefined) level.set(key, value = create());
+  return value;
 }

@@ -1,7 +1,9 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
-import { dayText, legacySpanKey, MS_PER_HOUR, spanIdentity, spanIdentityText, type SpanIdentity } from './aggregate.ts';
-import { CALL, CALL_FIELDS, type GroupAnswer, type GroupRequest, type SeriesTuple, type WorkerSettings } from './ledger-protocol.ts';
+import { dayText, legacySpanKey, spanIdentity, spanIdentityText, type SpanIdentity } from './aggregate.ts';
+import {
+  CALL, CALL_FIELDS, sumBySeriesAndHour, type GroupAnswer, type GroupRequest, type HourlySums, type SeriesTuple, type WorkerSettings,
+} from './ledger-protocol.ts';
 import type { UsageFilter, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 import { openConnection, prepareFold } from './sqlite-open.ts';
 import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
@@ -21,20 +23,10 @@ const MAX_CACHED_STATEMENTS = 64;
 
 export type Row = Record<string, SQLInputValue>;
 
-/** One log row in the making: a group's fresh calls of one series in one UTC hour. */
-interface LogRow {
-  readonly hour: number;
-  requests: number;
-  unpricedRequests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  costNanoUsd: number;
-  durationMicros: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
+interface SeriesRef {
+  readonly seriesId: number;
+  readonly userRef: number;
+  readonly isError: boolean;
 }
 
 interface DedupTables {
@@ -56,7 +48,8 @@ export class LedgerWriter {
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly fold: { fold(): void };
   private readonly propertySetIds = new Map<string, number>();
-  private readonly seriesIds = new Map<string, number>();
+  /** By SeriesTuple JSON. */
+  private readonly seriesRefs = new Map<string, SeriesRef>();
   private readonly userRefs = new Map<string, number>();
   private readonly chunkStatements = new Map<string, StatementSync>();
   /** spanIdentityText of the parked calls: a commit deletes only those from the parking. */
@@ -102,7 +95,7 @@ export class LedgerWriter {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
       // Ids handed out inside the failed transaction no longer exist.
       this.propertySetIds.clear();
-      this.seriesIds.clear();
+      this.seriesRefs.clear();
       this.userRefs.clear();
       this.loadParkedKeys();
       this.loggedRows = this.countLoggedRows();
@@ -222,29 +215,36 @@ export class LedgerWriter {
   private dedupInTransaction(calls: Float64Array, start: number, end: number, legacyKeys: readonly Uint8Array[] | undefined,
     dedup: DedupTables, fresh: Uint8Array): void {
     const identities: SpanIdentity[] = [];
-    const texts: string[] = [];
     for (let index = start; index < end; index++) {
-      const identity = { endMs: calls[index * CALL_FIELDS + CALL.endMs]!, idHash: calls[index * CALL_FIELDS + CALL.idHash]! };
-      identities.push(identity);
-      texts.push(spanIdentityText(identity));
+      identities.push({ endMs: calls[index * CALL_FIELDS + CALL.endMs]!, idHash: calls[index * CALL_FIELDS + CALL.idHash]! });
     }
     const seenBefore = this.seenIn(dedup.older, identities, dedup.legacy && legacyKeys !== undefined ? legacyKeys.slice(start, end) : undefined);
     const candidates: number[] = [];
-    for (let offset = 0; offset < identities.length; offset++) if (!seenBefore.has(texts[offset]!)) candidates.push(offset);
-    const inserted = new Set<string>();
+    for (let offset = 0; offset < identities.length; offset++) {
+      // Text keys only when there is something to compare with: retries are the exception.
+      if (seenBefore.size === 0 || !seenBefore.has(spanIdentityText(identities[offset]!))) candidates.push(offset);
+    }
     for (const [from, to] of chunks(candidates.length, KEYS_PER_STATEMENT)) {
       const batch = candidates.slice(from, to).map((offset) => identities[offset]!);
       const rows = this.chunkStatement(`insert:${dedup.current}`, batch.length,
         (n) => `INSERT INTO ${dedup.current} (end_ms, id_hash) VALUES ${placeholders(n, 2)} ON CONFLICT DO NOTHING RETURNING end_ms, id_hash`)
         .all(...identityParams(batch, 0, batch.length)) as Row[];
-      for (const row of rows) inserted.add(spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) }));
+      if (rows.length === batch.length) {
+        // Every key went in: all new (a key twice in the chunk would have made one insert fail).
+        for (let index = from; index < to; index++) fresh[start + candidates[index]!] = 1;
+        continue;
+      }
+      const inserted = new Set(rows.map((row) => spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) })));
+      for (let index = from; index < to; index++) {
+        // delete: a span repeated within the batch is fresh once.
+        if (inserted.delete(spanIdentityText(identities[candidates[index]!]!))) fresh[start + candidates[index]!] = 1;
+      }
     }
-    for (const offset of candidates) {
-      const text = texts[offset]!;
-      // delete: a span repeated within the batch is fresh once.
-      if (!inserted.delete(text)) continue;
-      fresh[start + offset] = 1;
-      if (this.parkedKeys.delete(text)) this.statements.unpark.run(identities[offset]!.endMs, identities[offset]!.idHash);
+    if (this.parkedKeys.size === 0) return;
+    for (let offset = 0; offset < identities.length; offset++) {
+      if (fresh[start + offset] === 0) continue;
+      const identity = identities[offset]!;
+      if (this.parkedKeys.delete(spanIdentityText(identity))) this.statements.unpark.run(identity.endMs, identity.idHash);
     }
   }
 
@@ -270,47 +270,17 @@ export class LedgerWriter {
    * a few pages at the end of one table. The totals tables are brought up to date from the log later, many commits
    * at a time (see prepareFold).
    */
-  private logInTransaction(series: readonly SeriesTuple[], calls: Float64Array, fresh: Uint8Array, newUsers: string[]): void {
-    const bySeries: Array<Map<number, LogRow> | undefined> = [];
+  private logInTransaction(seriesText: string, calls: Float64Array, fresh: Uint8Array, newUsers: string[]): void {
+    const bySeries = sumBySeriesAndHour(calls, fresh);
     let rowCount = 0;
-    for (let index = 0; index < fresh.length; index++) {
-      if (fresh[index] === 0) continue;
-      const at = index * CALL_FIELDS;
-      const seriesIndex = calls[at + CALL.series]!;
-      const endTimeMs = calls[at + CALL.endTimeMs]!;
-      const hour = Math.floor(endTimeMs / MS_PER_HOUR);
-      let hours = bySeries[seriesIndex];
-      if (hours === undefined) bySeries[seriesIndex] = hours = new Map();
-      let row = hours.get(hour);
-      if (row === undefined) {
-        row = {
-          hour, requests: 0, unpricedRequests: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0,
-          reasoningTokens: 0, costNanoUsd: 0, durationMicros: 0, firstSeenMs: endTimeMs, lastSeenMs: endTimeMs,
-        };
-        hours.set(hour, row);
-        rowCount++;
-      }
-      row.requests += 1;
-      row.unpricedRequests += calls[at + CALL.unpriced]!;
-      row.inputTokens += calls[at + CALL.input]!;
-      row.outputTokens += calls[at + CALL.output]!;
-      row.cacheReadTokens += calls[at + CALL.cacheRead]!;
-      row.cacheWriteTokens += calls[at + CALL.cacheWrite]!;
-      row.reasoningTokens += calls[at + CALL.reasoning]!;
-      row.costNanoUsd += calls[at + CALL.costNanoUsd]!;
-      row.durationMicros += calls[at + CALL.durationMicros]!;
-      if (endTimeMs < row.firstSeenMs) row.firstSeenMs = endTimeMs;
-      if (endTimeMs > row.lastSeenMs) row.lastSeenMs = endTimeMs;
-    }
+    for (const hours of bySeries) rowCount += hours?.size ?? 0;
     if (rowCount === 0) return;
+    const keys = seriesText.split('\n');
     const values: SQLInputValue[] = [];
     bySeries.forEach((hours, seriesIndex) => {
       if (hours === undefined) return;
-      const tuple = series[seriesIndex]!;
       const first = hours.values().next().value!;
-      const userRef = this.userRef(tuple[0], first.firstSeenMs, first.lastSeenMs, newUsers);
-      const seriesId = this.seriesId(tuple, userRef);
-      const isError = tuple[4];
+      const { seriesId, userRef, isError } = this.seriesRef(keys[seriesIndex]!, first, newUsers);
       for (const row of hours.values()) {
         values.push(
           row.hour, seriesId, userRef, row.requests, isError ? row.requests : 0, row.unpricedRequests, row.inputTokens,
@@ -363,21 +333,23 @@ export class LedgerWriter {
     return ref;
   }
 
-  private seriesId(tuple: SeriesTuple, userRef: number): number {
-    const key = JSON.stringify(tuple);
-    let id = this.seriesIds.get(key);
-    if (id !== undefined) return id;
-    const [, provider, model, operation, isError, propertiesJson] = tuple;
+  /** The ids of a series (and its user), inserting what is new; `first` gives a new user's first/last seen. */
+  private seriesRef(key: string, first: HourlySums, newUsers: string[]): SeriesRef {
+    let ref = this.seriesRefs.get(key);
+    if (ref !== undefined) return ref;
+    const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(key) as SeriesTuple;
+    const userRef = this.userRef(userId, first.firstSeenMs, first.lastSeenMs, newUsers);
     let propertySet = this.propertySetIds.get(propertiesJson);
     if (propertySet === undefined) {
       propertySet = Number((this.statements.propertySetId.get(propertiesJson) as Row).id);
       if (this.propertySetIds.size >= MAX_CACHED_IDS) this.propertySetIds.clear();
       this.propertySetIds.set(propertiesJson, propertySet);
     }
-    id = Number((this.statements.seriesId.get(userRef, provider, model, operation, isError ? 1 : 0, propertySet) as Row).id);
-    if (this.seriesIds.size >= MAX_CACHED_IDS) this.seriesIds.clear();
-    this.seriesIds.set(key, id);
-    return id;
+    const seriesId = Number((this.statements.seriesId.get(userRef, provider, model, operation, isError ? 1 : 0, propertySet) as Row).id);
+    ref = { seriesId, userRef, isError };
+    if (this.seriesRefs.size >= MAX_CACHED_IDS) this.seriesRefs.clear();
+    this.seriesRefs.set(key, ref);
+    return ref;
   }
 
   private chunkStatement(name: string, rows: number, build: (rows: number) => string): StatementSync {
