@@ -51,4 +51,12 @@ port.on('message', ({ id, request }: Envelope) => {
   port.postMessage(reply, transfer);
   // Closing the port lets the thread end once the answer is out.
   if (request.op === 'close') port.close();
+  if (request.op === 'group' && writer !== undefined) {
+    try {
+      writer.maintain(request.nowMs);
+    } catch (error) {
+      // The log stays committed; the next fold (or the next start) takes it.
+      process.emitWarning(`ledger fold failed: ${(error as Error).message}`);
+    }
+  }
 });
