@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
-import { canonicalProperties, foldIntoHourlyDeltas, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
+import { canonicalProperties, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
+import { CALL_FIELDS, encodeCall, sumBySeriesAndHour } from '../../src/sinks/ledger/ledger-protocol.ts';
 import { splitRange } from '../../src/sinks/ledger/sqlite-queries.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { priced } from './records.ts';
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
+import { UsageMetrics } from '../../src/sinks/metrics/usage-metrics.ts';
+import { metricsByUser } from './otlp-bodies.ts';
 
 const ALL_TIME: UsersQuery = { fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 };
 const HOUR = 3_600_000;
@@ -53,18 +56,28 @@ describe('ledger aggregation helpers', () => {
     assert.ok(high > 90_000 && high < 110_000, `top bit set in about half (${high})`);
   });
 
-  it('folds calls per series and UTC hour, in integers', () => {
+  it('sums the new calls of a group per series and UTC hour, in integers, from their typed-array form', () => {
     const base = Date.UTC(2026, 0, 31, 23, 10);
-    const deltas = [...foldIntoHourlyDeltas([
+    const calls = [
       priced({ endTimeMs: base, costNanoUsd: 1 }),
-      priced({ endTimeMs: base + 40 * 60_000, costNanoUsd: 2 }),
+      priced({ endTimeMs: base + 40 * 60_000, costNanoUsd: 2, input: 7 }),
       priced({ endTimeMs: base + 60 * 60_000, costNanoUsd: 4, isError: true }),
-      priced({ endTimeMs: base + 60 * 60_000, costNanoUsd: 8, durationSeconds: 0.1234567 }),
-    ]).values()];
-    // 23:10 and 23:50 share an hour; the error is a series of its own.
-    assert.deepEqual(deltas.map((delta) => [delta.hour - Math.floor(base / HOUR), delta.series.isError, delta.requests, delta.costNanoUsd]),
-      [[0, false, 2, 3], [1, true, 1, 4], [1, false, 1, 8]]);
-    assert.equal(deltas[2]!.durationMicros, 123_457, "whole microseconds");
+      priced({ endTimeMs: base + 60 * 60_000 + 0.5, costNanoUsd: 8, durationSeconds: 0.1234567, priced: false }),
+      priced({ endTimeMs: base + 61 * 60_000, costNanoUsd: 16 }), // a retry: not new
+    ];
+    const series = [0, 0, 1, 0, 0]; // the error is a series of its own
+    const encoded = new Float64Array(calls.length * CALL_FIELDS);
+    calls.forEach((call, index) => encodeCall(encoded, index, call, series[index]!));
+    const sums = sumBySeriesAndHour(encoded, Uint8Array.from([1, 1, 1, 1, 0]));
+    const hour = Math.floor(base / HOUR);
+    // 23:10 and 23:50 share an hour.
+    assert.deepEqual([...sums[0]!.values()].map((row) => [row.hour - hour, row.requests, row.unpricedRequests, row.costNanoUsd, row.inputTokens]),
+      [[0, 2, 0, 3, 107], [1, 1, 1, 8, 100]]);
+    assert.deepEqual([...sums[1]!.values()].map((row) => [row.hour - hour, row.requests, row.costNanoUsd]), [[1, 1, 4]]);
+    const late = sums[0]!.get(hour + 1)!;
+    assert.equal(late.durationMicros, 123_457, 'whole microseconds');
+    assert.equal(late.firstSeenMs, base + 60 * 60_000 + 0.5, 'the exact end time, not the dedup key\'s whole ms');
+    assert.equal(sums[0]!.get(hour)!.lastSeenMs, base + 40 * 60_000);
   });
 });
 
@@ -202,26 +215,93 @@ describe('SqliteLedger', () => {
     await ledger.close();
   });
 
-  it('seeds a user with all-time totals per series and knows which committed calls they already hold', async () => {
+  it('seeds a user new in the latest commit from its calls, and a commit still in flight is left to the metrics', async () => {
     const ledger = openLedger(':memory:');
     const earlier = priced({ userId: 's', costNanoUsd: 10, durationSeconds: 0.5 });
     const failed = priced({ userId: 's', costNanoUsd: 0, isError: true });
     await ledger.commit([earlier, failed, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
     const inFlight = priced({ userId: 's' });
     const committing = ledger.commit([inFlight]);
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve)); // sent to the writer; its answer cannot have arrived yet
     const seed = ledger.seedUser('s');
     await committing;
     assert.deepEqual(seed.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
-      [[3, 0, 45_030, 1], [1, 1, 0, 0.25]]);
+      [[2, 0, 30, 0.75], [1, 1, 0, 0.25]], 'exactly the calls of the commit that brought the user');
     assert.equal(ledger.countedInSeed(earlier), true);
-    assert.equal(ledger.countedInSeed(inFlight), true, 'committed before the seed was read, handed to the metrics after');
+    assert.equal(ledger.countedInSeed(inFlight), false, 'not in the seed: the metrics count it when it arrives');
+    const reread = ledger.seedUser('s');
+    assert.deepEqual(reread.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
+      [[3, 0, 45_030, 1], [1, 1, 0, 0.25]], 'read from the database: every committed call');
+    assert.equal(ledger.countedInSeed(inFlight), true, 'inside the newer seed');
     const later = priced({ userId: 's' });
     await ledger.commit([later]);
     assert.equal(ledger.countedInSeed(later), false, 'committed after the seed was read');
     assert.equal(ledger.countedInSeed(priced({ userId: 's' })), false, 'never committed');
     assert.deepEqual(ledger.seedUser('unknown'), []);
     assert.deepEqual(ledger.recentUsers(Date.UTC(2026, 10, 26, 13), 10).map((user) => user.userId), ['s']);
+    await ledger.close();
+  });
+
+  it('knows a call is in a seed read after the writer committed it but before its export was answered', async () => {
+    const ledger = openLedger(':memory:');
+    await ledger.commit([priced({ userId: 'r', costNanoUsd: 1 })]);
+    await ledger.commit([priced({ userId: 'q' })]); // r is no longer new in the latest commit: seeds come from the database
+    const racing = priced({ userId: 'r', costNanoUsd: 2 });
+    const committing = ledger.commit([racing]);
+    await new Promise((resolve) => setImmediate(resolve));
+    // This thread is busy, so the writer's answer waits while the writer commits: poll until the commit shows.
+    const deadline = Date.now() + 5000;
+    let seed = ledger.seedUser('r');
+    while (seed.reduce((sum, series) => sum + series.requests, 0) < 2 && Date.now() < deadline) seed = ledger.seedUser('r');
+    assert.deepEqual(seed.map((series) => [series.requests, series.costNanoUsd]), [[2, 3]]);
+    assert.deepEqual(await committing, [racing]);
+    assert.equal(ledger.countedInSeed(racing), true, 'committed before the seed was read, handed to the metrics after');
+    await ledger.close();
+  });
+
+  it('keeps /metrics equal to the ledger per user while seeds, evictions and overlapping commits interleave', async () => {
+    const ledger = openLedger(':memory:');
+    let clock = Date.UTC(2026, 10, 26, 12);
+    const metrics = new UsageMetrics({
+      propertyLabels: ['plan'], maxUsers: 1000, userTtlSeconds: 60, userLabel: { mode: 'raw', salt: '' }, planPricesUsd: {},
+      seedUser: (userId) => ledger.seedUser(userId), countedInSeed: (usage) => ledger.countedInSeed(usage),
+    });
+    let state = 7;
+    const random = () => ((state = (Math.imul(state, 48271) >>> 0) % 2147483647) / 2147483647);
+    const sent: PricedUsage[] = [];
+    const exportOf = (): PricedUsage[] => Array.from({ length: 1 + Math.floor(random() * 40) }, () => {
+      // About one call in ten is a retry of an earlier one.
+      if (sent.length > 0 && random() < 0.1) return { ...sent[Math.floor(random() * sent.length)]! };
+      const call = priced({
+        userId: `u${Math.floor(random() * 25)}`, costNanoUsd: Math.floor(random() * 1000), isError: random() < 0.1,
+        properties: { plan: random() < 0.5 ? 'free' : 'pro' }, endTimeMs: clock + Math.floor(random() * 3 * HOUR),
+      });
+      sent.push(call);
+      return call;
+    });
+    for (let round = 0; round < 30; round++) {
+      const exports = Array.from({ length: 1 + Math.floor(random() * 4) }, exportOf);
+      await Promise.all(exports.map(async (calls, index) => {
+        if (index % 2 === 1) await new Promise((resolve) => setImmediate(resolve)); // a later group commit
+        for (const call of await ledger.commit(calls)) metrics.record(call, clock);
+      }));
+      if (round % 7 === 6) {
+        clock += 120_000;
+        metrics.evictIdleUsers(clock); // the next call of each user seeds again, from the database
+      }
+    }
+    const out: string[] = [];
+    metrics.render(out);
+    const exposed = metricsByUser(out.join('\n'));
+    const page = await ledger.users(ALL_TIME);
+    let compared = 0;
+    for (const user of page.users) {
+      const seen = exposed.get(user.userId);
+      if (seen === undefined) continue; // evicted and not back since
+      compared++;
+      assert.deepEqual([seen.requests, seen.errors, seen.costNanoUsd, seen.durationCount], [user.requests, user.errors, user.costNanoUsd, user.requests], user.userId);
+    }
+    assert.ok(compared >= 15, `most users compared (${compared} of ${page.users.length})`);
     await ledger.close();
   });
 

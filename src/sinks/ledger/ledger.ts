@@ -1,5 +1,6 @@
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
+import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
 
 /**
  * The durable usage ledger: exact per-user totals for billing. The processor depends on this interface only, so a
@@ -35,8 +36,11 @@ export interface UsageLedger {
  * not offer it (each replica would expose the whole total, and Prometheus would add them up).
  */
 export interface MetricsRestoreSource {
-  /** The user's all-time totals per series; empty for a user the ledger has never seen. */
-  seedUser(userId: string): SeriesSeed[];
+  /**
+   * The user's all-time totals per series (errors apart, in the order the ledger first saw them); empty for a user
+   * the ledger has never seen. The metrics define the shape they consume (UserSeriesSeed).
+   */
+  seedUser(userId: string): UserSeriesSeed[];
   /**
    * True for a call that is already inside its user's latest seed: committed before the seed was read, but handed
    * to the metrics after. Without it a user whose entry is created by their own first call would count it twice.
@@ -44,26 +48,6 @@ export interface MetricsRestoreSource {
   countedInSeed(record: PricedUsage): boolean;
   /** Users whose latest call ended at or after `sinceMs`, most recent first, at most `limit`. */
   recentUsers(sinceMs: number, limit: number): Array<{ userId: string; lastSeenMs: number }>;
-}
-
-/** All-time totals of one user for one provider, model, operation, status and property set. */
-export interface SeriesSeed {
-  readonly provider: string;
-  readonly model: string;
-  readonly operation: string;
-  readonly properties: Readonly<Record<string, string>>;
-  /** Calls, errors included. */
-  readonly requests: number;
-  readonly errors: number;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly costNanoUsd: number;
-  /** Sum of call durations (kept in whole microseconds). */
-  readonly durationSumSeconds: number;
-  readonly firstSeenMs: number;
-  readonly lastSeenMs: number;
 }
 
 /** Which calls a query counts: end time in [fromMs, toMs), and every listed property equal to its value. */

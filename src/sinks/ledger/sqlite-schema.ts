@@ -19,7 +19,9 @@ const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
  * into usage_hourly, usage_daily (keyed by time, then series) and user_daily (day, then user: the users list without
  * property filters reads only this) every few seconds and before every read, so a busy
  * series costs one row update per fold, not one per commit. One user's rows are found through their series (see
- * oneUserSource), not through an index by user, which would be written randomly.
+ * oneUserSource), not through an index by user, which would be written randomly. The log is the exception: it is
+ * small (emptied by every fold) and indexed by user, so that a metrics seed reads one user's unfolded sums without
+ * a fold. meta.commit_seq counts group commits, so that a reader knows which commits its snapshot holds.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -39,6 +41,7 @@ CREATE TABLE IF NOT EXISTS usage_daily (day INTEGER NOT NULL, series_id INTEGER 
   PRIMARY KEY (day, series_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS user_daily (day INTEGER NOT NULL, ${USAGE_COLUMNS}, PRIMARY KEY (day, user_ref)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage_log (seq INTEGER PRIMARY KEY, hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS});
+CREATE INDEX IF NOT EXISTS usage_log_by_user ON usage_log (user_ref);
 CREATE TABLE IF NOT EXISTS seen_0 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_1 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS parked (
@@ -64,8 +67,8 @@ export function createOrUpgradeSchema(db: DatabaseSync, path: string, nowMs: num
   if (version === 1) upgradeFromVersion1(db, nowMs, legacyUntilMs);
   else db.exec(SCHEMA);
   db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-  db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?), (?, ?), (?, ?)')
-    .run('dedup_current', 0, 'dedup_rotated_ms', nowMs, 'legacy_seen_until_ms', 0);
+  db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?), (?, ?), (?, ?), (?, ?)')
+    .run('dedup_current', 0, 'dedup_rotated_ms', nowMs, 'legacy_seen_until_ms', 0, 'commit_seq', 0);
 }
 
 function upgradeFromVersion1(db: DatabaseSync, nowMs: number, legacyUntilMs: number): void {

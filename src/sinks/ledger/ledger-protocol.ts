@@ -1,0 +1,164 @@
+import type { PricedUsage } from '../../pricing/priced-usage.ts';
+import type { UsageRecord } from '../../sources/usage-record.ts';
+import { durationMicros, MS_PER_HOUR, spanIdHash } from './aggregate.ts';
+import type { UsageFilter, UserDetail, UsersPage, UsersQuery } from './ledger.ts';
+
+/**
+ * The messages between SqliteLedger (main thread) and its writer thread (ledger-worker.ts). A group commit travels
+ * as numbers: one row of CALL_FIELDS per call in a transferred Float64Array, plus the distinct series of the group
+ * as short tuples, so that no PricedUsage object is cloned on the hot path.
+ */
+
+/** The columns of one call in GroupRequest.calls. */
+export const CALL = {
+  /** Span end time, whole ms (the dedup key's first half). */
+  endMs: 0,
+  /** spanIdHash of trace id + span id. */
+  idHash: 1,
+  /** Index of the call's line in GroupRequest.series. */
+  series: 2,
+  /** The exact end time (ms, may have a fraction), for the hour and first/last seen. */
+  endTimeMs: 3,
+  unpriced: 4,
+  input: 5,
+  output: 6,
+  cacheRead: 7,
+  cacheWrite: 8,
+  reasoning: 9,
+  costNanoUsd: 10,
+  durationMicros: 11,
+} as const;
+export const CALL_FIELDS = 12;
+
+/** Writes one call's row of CALL_FIELDS numbers (main thread). */
+export function encodeCall(calls: Float64Array, index: number, record: PricedUsage, seriesIndex: number): void {
+  const at = index * CALL_FIELDS;
+  calls[at + CALL.endMs] = Math.floor(record.endTimeMs);
+  calls[at + CALL.idHash] = spanIdHash(record.traceId, record.spanId);
+  calls[at + CALL.series] = seriesIndex;
+  calls[at + CALL.endTimeMs] = record.endTimeMs;
+  calls[at + CALL.unpriced] = record.priced ? 0 : 1;
+  calls[at + CALL.input] = record.tokens.input;
+  calls[at + CALL.output] = record.tokens.output;
+  calls[at + CALL.cacheRead] = record.tokens.cacheRead;
+  calls[at + CALL.cacheWrite] = record.tokens.cacheWrite;
+  calls[at + CALL.reasoning] = record.tokens.reasoning;
+  calls[at + CALL.costNanoUsd] = record.costNanoUsd;
+  calls[at + CALL.durationMicros] = durationMicros(record.durationSeconds);
+}
+
+/** What a group adds to one series in one UTC hour. Integers only, so that sums never drift. */
+export interface HourlySums {
+  readonly hour: number;
+  requests: number;
+  unpricedRequests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  costNanoUsd: number;
+  durationMicros: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+/**
+ * Sums the calls marked in `fresh` per series (the array index) and UTC hour of the call's end (writer thread).
+ * Hours of a series appear in the order of their first call.
+ */
+export function sumBySeriesAndHour(calls: Float64Array, fresh: Uint8Array): Array<Map<number, HourlySums> | undefined> {
+  const bySeries: Array<Map<number, HourlySums> | undefined> = [];
+  for (let index = 0; index < fresh.length; index++) {
+    if (fresh[index] === 0) continue;
+    const at = index * CALL_FIELDS;
+    const seriesIndex = calls[at + CALL.series]!;
+    const endTimeMs = calls[at + CALL.endTimeMs]!;
+    const hour = Math.floor(endTimeMs / MS_PER_HOUR);
+    let hours = bySeries[seriesIndex];
+    if (hours === undefined) bySeries[seriesIndex] = hours = new Map();
+    let sums = hours.get(hour);
+    if (sums === undefined) {
+      sums = {
+        hour, requests: 0, unpricedRequests: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0,
+        reasoningTokens: 0, costNanoUsd: 0, durationMicros: 0, firstSeenMs: endTimeMs, lastSeenMs: endTimeMs,
+      };
+      hours.set(hour, sums);
+    }
+    sums.requests += 1;
+    sums.unpricedRequests += calls[at + CALL.unpriced]!;
+    sums.inputTokens += calls[at + CALL.input]!;
+    sums.outputTokens += calls[at + CALL.output]!;
+    sums.cacheReadTokens += calls[at + CALL.cacheRead]!;
+    sums.cacheWriteTokens += calls[at + CALL.cacheWrite]!;
+    sums.reasoningTokens += calls[at + CALL.reasoning]!;
+    sums.costNanoUsd += calls[at + CALL.costNanoUsd]!;
+    sums.durationMicros += calls[at + CALL.durationMicros]!;
+    if (endTimeMs < sums.firstSeenMs) sums.firstSeenMs = endTimeMs;
+    if (endTimeMs > sums.lastSeenMs) sums.lastSeenMs = endTimeMs;
+  }
+  return bySeries;
+}
+
+/**
+ * [userId, provider, model, operation, isError, canonical properties JSON]. A group sends each distinct tuple as its
+ * JSON text, one per line (JSON text holds no raw line feed): one string is copied, not a few thousand, and the text
+ * doubles as the writer's cache key, so a series it knows needs no parsing.
+ */
+export type SeriesTuple = readonly [string, string, string, string, boolean, string];
+
+/** One caller's part of a group commit, in order: a range of `calls`, or calls to park (rare; sent whole). */
+export type GroupItem =
+  | { readonly kind: 'commit'; readonly start: number; readonly end: number }
+  | { readonly kind: 'park'; readonly records: readonly UsageRecord[] };
+
+export interface GroupRequest {
+  readonly op: 'group';
+  readonly nowMs: number;
+  /** JSON of each SeriesTuple of the group, joined by '\n'; CALL.series indexes these lines. */
+  readonly series: string;
+  readonly calls: Float64Array;
+  /** The schema-1 dedup key of each call, only while a migrated ledger still consults them. */
+  readonly legacyKeys: readonly Uint8Array[] | undefined;
+  readonly items: readonly GroupItem[];
+}
+
+export interface GroupAnswer {
+  /** 1 for each call of `calls` that was new and is now committed, 0 for a retry. */
+  readonly fresh: Uint8Array;
+  /** Per park item (in item order; commit items have none): indexes of the records newly parked. */
+  readonly parked: ReadonlyArray<readonly number[]>;
+  /** Users the ledger had never seen before this transaction: their all-time totals are its fresh calls. */
+  readonly newUsers: readonly string[];
+  /** meta.commit_seq after this transaction. */
+  readonly seq: number;
+}
+
+export type LedgerRequest =
+  | GroupRequest
+  | { readonly op: 'users'; readonly nowMs: number; readonly query: UsersQuery }
+  | { readonly op: 'user'; readonly nowMs: number; readonly userId: string; readonly filter: UsageFilter }
+  | { readonly op: 'parked' }
+  | { readonly op: 'close'; readonly nowMs: number };
+
+/** What each request resolves with. */
+export interface LedgerAnswers {
+  group: GroupAnswer;
+  users: UsersPage;
+  user: UserDetail | undefined;
+  parked: UsageRecord[];
+  close: undefined;
+}
+
+export type Envelope = { readonly id: number; readonly request: LedgerRequest };
+
+export type Reply =
+  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly id: number; readonly ok: false; readonly message: string };
+
+/** What the worker needs to open the ledger (the main thread has created or upgraded the schema already). */
+export interface WorkerSettings {
+  readonly path: string;
+  readonly dedupWindowMs: number;
+  readonly synchronous: 'normal' | 'full';
+}

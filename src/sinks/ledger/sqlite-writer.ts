@@ -1,0 +1,457 @@
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { UsageRecord } from '../../sources/usage-record.ts';
+import { dayText, legacySpanKey, spanIdentity, spanIdentityText, type SpanIdentity } from './aggregate.ts';
+import {
+  CALL, CALL_FIELDS, sumBySeriesAndHour, type GroupAnswer, type GroupRequest, type HourlySums, type SeriesTuple, type WorkerSettings,
+} from './ledger-protocol.ts';
+import type { UsageFilter, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
+import { openConnection, prepareFold } from './sqlite-open.ts';
+import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
+import { LEGACY_SEEN_TABLE } from './sqlite-schema.ts';
+
+const KEYS_PER_STATEMENT = 400;
+const ROWS_PER_STATEMENT = 64;
+const USAGE_COLUMN_COUNT = 15;
+const USAGE_LOG_COLUMNS = `hour, series_id, user_ref, requests, errors, unpriced_requests, input_tokens, output_tokens,
+  cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd, duration_us, first_seen_ms, last_seen_ms`;
+/** The log is folded into the totals when it holds this many rows, or is this old, whichever comes first. */
+const FOLD_AFTER_ROWS = 20_000;
+const FOLD_AFTER_MS = 2000;
+/** Past this many cached ids the caches start over; they only save a lookup. */
+const MAX_CACHED_IDS = 200_000;
+const MAX_CACHED_STATEMENTS = 64;
+
+export type Row = Record<string, SQLInputValue>;
+
+interface SeriesRef {
+  readonly seriesId: number;
+  readonly userRef: number;
+  readonly isError: boolean;
+}
+
+interface DedupTables {
+  /** The generation new keys go to. */
+  readonly current: string;
+  readonly older: string;
+  /** Whether schema-1 keys (migrated) are still within their window. */
+  readonly legacy: boolean;
+}
+
+/**
+ * The ledger's only writer, run in a worker thread (ledger-worker.ts): one transaction per group commit (dedup,
+ * parking, the usage log, a fold now and then), and the users API's reads, which fold first. Everything here is
+ * synchronous; the thread it runs on is what keeps it off the event loop that answers exports.
+ */
+export class LedgerWriter {
+  private readonly db: DatabaseSync;
+  private readonly dedupWindowMs: number;
+  private readonly statements: ReturnType<typeof prepareStatements>;
+  private readonly fold: { fold(): void };
+  private readonly propertySetIds = new Map<string, number>();
+  /** By SeriesTuple JSON. */
+  private readonly seriesRefs = new Map<string, SeriesRef>();
+  private readonly userRefs = new Map<string, number>();
+  private readonly chunkStatements = new Map<string, StatementSync>();
+  /** spanIdentityText of the parked calls: a commit deletes only those from the parking. */
+  private readonly parkedKeys = new Set<string>();
+  /** Rows in usage_log, not yet folded into the totals tables. */
+  private loggedRows: number;
+  private foldedAtMs: number;
+  private seq: number;
+
+  constructor(settings: WorkerSettings, nowMs: number) {
+    this.db = openConnection(settings.path, settings.synchronous, 65_536);
+    // Checkpoints follow folds (maintain); this only bounds the WAL should folds not come.
+    this.db.exec('PRAGMA wal_autocheckpoint = 32768');
+    this.dedupWindowMs = settings.dedupWindowMs;
+    this.statements = prepareStatements(this.db);
+    this.fold = prepareFold(this.db);
+    this.loadParkedKeys();
+    this.loggedRows = this.countLoggedRows();
+    this.foldedAtMs = nowMs;
+    this.seq = this.readSeq();
+  }
+
+  /** One transaction for a group of exports; each learns which of its calls were new. */
+  group(request: GroupRequest): GroupAnswer {
+    const { nowMs, calls, items } = request;
+    const fresh = new Uint8Array(calls.length / CALL_FIELDS);
+    const parked: number[][] = [];
+    const newUsers: string[] = [];
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      const dedup = this.dedupTables(nowMs);
+      for (const item of items) {
+        if (item.kind === 'park') parked.push(this.parkInTransaction(item.records, nowMs, dedup));
+        else this.dedupInTransaction(calls, item.start, item.end, request.legacyKeys, dedup, fresh);
+      }
+      this.logInTransaction(request.series, calls, fresh, newUsers);
+      this.statements.metaSet.run(this.seq + 1, 'commit_seq');
+      this.db.exec('COMMIT');
+    } catch (error) {
+      try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
+      // Ids handed out inside the failed transaction no longer exist.
+      this.propertySetIds.clear();
+      this.seriesRefs.clear();
+      this.userRefs.clear();
+      this.loadParkedKeys();
+      this.loggedRows = this.countLoggedRows();
+      throw error;
+    }
+    this.seq++;
+    return { fresh, parked, newUsers, seq: this.seq };
+  }
+
+  /**
+   * Work no export waits for, done after a group's answer is out: folding the log when due, then moving the WAL back
+   * into the database file. Inside the commit it would hold up that group's exports for tens of ms.
+   */
+  maintain(nowMs: number): void {
+    if (!this.foldDue(nowMs)) return;
+    this.foldNow(nowMs);
+    this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+  }
+
+  users(query: UsersQuery, nowMs: number): UsersPage {
+    this.foldNow(nowMs);
+    const source = allUsersSource(query);
+    const perUser = `WITH ${source.sql}, per_user AS (SELECT user_ref, ${TOTALS_SQL} FROM src GROUP BY user_ref)
+      SELECT u.user_id AS user_id, t.* FROM per_user t JOIN users u ON u.id = t.user_ref`;
+    const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+    const rows = this.db.prepare(`SELECT *, COUNT(*) OVER () AS total FROM (${perUser})
+      ORDER BY ${SORT_SQL[query.sort]} ${direction}, user_id ASC LIMIT ? OFFSET ?`)
+      .all(...source.params, query.limit ?? -1, query.offset) as Row[];
+    let total = rows.length > 0 ? Number(rows[0]!.total) : 0;
+    if (rows.length === 0 && query.offset > 0) {
+      total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM (${perUser})`).get(...source.params) as Row).n);
+    }
+    return { users: rows.map(toUserTotals), total };
+  }
+
+  user(userId: string, filter: UsageFilter, nowMs: number): UserDetail | undefined {
+    this.foldNow(nowMs);
+    const span = userSpanOf(this.statements.userSpan, userId);
+    if (span === undefined) return undefined;
+    const source = oneUserSource(filter, span);
+    const withSource = `WITH ${source.sql}`;
+    const totalsRow = this.db.prepare(`${withSource} SELECT ? AS user_id, ${TOTALS_SQL} FROM src HAVING COUNT(*) > 0`)
+      .get(...source.params, userId) as Row | undefined;
+    const daily = (this.db.prepare(`${withSource} SELECT day, ${SUMS_SQL} FROM src GROUP BY day ORDER BY day`)
+      .all(...source.params) as Row[]).map((row) => ({ day: dayText(Number(row.day)), ...toSums(row) }));
+    const byModel = (this.db.prepare(`${withSource} SELECT s.provider AS provider, s.model AS model, ${SUMS_SQL}
+      FROM src JOIN series s ON s.id = src.series_id
+      GROUP BY s.provider, s.model ORDER BY cost_nano_usd DESC, requests DESC, provider, model`).all(...source.params) as Row[])
+      .map((row) => ({ provider: String(row.provider), model: String(row.model), ...toSums(row) }));
+    const byPropertySet = this.db.prepare(`${withSource} SELECT p.json AS json, ${SUMS_SQL}
+      FROM src JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set
+      GROUP BY s.property_set`).all(...source.params) as Row[];
+    return { totals: totalsRow === undefined ? undefined : toUserTotals(totalsRow), daily, byModel, byProperty: splitByProperty(byPropertySet) };
+  }
+
+  parked(): UsageRecord[] {
+    const rows = this.db.prepare('SELECT record FROM parked ORDER BY parked_at_ms, end_ms, id_hash').all() as Array<{ record: string }>;
+    return rows.map((row) => JSON.parse(row.record) as UsageRecord);
+  }
+
+  /** Folds what is logged (so that the next start has nothing to fold) and closes. */
+  close(nowMs: number): void {
+    try { this.foldNow(nowMs); } catch { /* the log is folded at the next start instead */ }
+    this.db.close();
+  }
+
+  private readSeq(): number {
+    return Number((this.db.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`).get() as Row | undefined)?.value ?? 0);
+  }
+
+  private loadParkedKeys(): void {
+    this.parkedKeys.clear();
+    for (const row of this.db.prepare('SELECT end_ms, id_hash FROM parked').all() as Row[]) {
+      this.parkedKeys.add(spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) }));
+    }
+  }
+
+  private countLoggedRows(): number {
+    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM usage_log').get() as Row).n);
+  }
+
+  /** The dedup generations to consult, after dropping the older one when a window has passed. */
+  private dedupTables(nowMs: number): DedupTables {
+    const meta = new Map((this.statements.metaAll.all() as Row[]).map((row) => [String(row.name), Number(row.value)]));
+    let current = meta.get('dedup_current') ?? 0;
+    if (nowMs - (meta.get('dedup_rotated_ms') ?? nowMs) >= this.dedupWindowMs) {
+      current = current === 0 ? 1 : 0;
+      // The older generation is at least one window old: everything in it may go.
+      this.db.exec(`DELETE FROM seen_${current}`);
+      this.statements.metaSet.run(current, 'dedup_current');
+      this.statements.metaSet.run(nowMs, 'dedup_rotated_ms');
+    }
+    let legacy = (meta.get('legacy_seen_until_ms') ?? 0) > 0;
+    if (legacy && nowMs >= meta.get('legacy_seen_until_ms')!) {
+      this.db.exec(`DROP TABLE IF EXISTS ${LEGACY_SEEN_TABLE}`);
+      this.statements.metaSet.run(0, 'legacy_seen_until_ms');
+      legacy = false;
+    }
+    return { current: `seen_${current}`, older: `seen_${current === 0 ? 1 : 0}`, legacy };
+  }
+
+  /** spanIdentityText of those of `identities` already in `table` (and, if asked, among the schema-1 keys). */
+  private seenIn(table: string, identities: readonly SpanIdentity[], legacyKeys: ReadonlyArray<Uint8Array | undefined> | undefined): Set<string> {
+    const seen = new Set<string>();
+    for (const [start, end] of chunks(identities.length, KEYS_PER_STATEMENT)) {
+      const rows = this.chunkStatement(`has:${table}`, end - start,
+        (n) => `SELECT end_ms, id_hash FROM ${table} WHERE (end_ms, id_hash) IN (VALUES ${placeholders(n, 2)})`)
+        .all(...identityParams(identities, start, end)) as Row[];
+      for (const row of rows) seen.add(spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) }));
+    }
+    if (legacyKeys !== undefined && this.statements.legacySeen !== undefined) {
+      legacyKeys.forEach((key, index) => {
+        if (key !== undefined && this.statements.legacySeen!.get(key) !== undefined) seen.add(spanIdentityText(identities[index]!));
+      });
+    }
+    return seen;
+  }
+
+  /**
+   * Marks in `fresh` the calls [start, end) whose span was not seen before, each span once. Keys go to SQLite a
+   * chunk at a time; being ordered by end time, the inserts land at the tail of the current generation.
+   */
+  private dedupInTransaction(calls: Float64Array, start: number, end: number, legacyKeys: readonly Uint8Array[] | undefined,
+    dedup: DedupTables, fresh: Uint8Array): void {
+    const identities: SpanIdentity[] = [];
+    for (let index = start; index < end; index++) {
+      identities.push({ endMs: calls[index * CALL_FIELDS + CALL.endMs]!, idHash: calls[index * CALL_FIELDS + CALL.idHash]! });
+    }
+    const seenBefore = this.seenIn(dedup.older, identities, dedup.legacy && legacyKeys !== undefined ? legacyKeys.slice(start, end) : undefined);
+    const candidates: number[] = [];
+    for (let offset = 0; offset < identities.length; offset++) {
+      // Text keys only when there is something to compare with: retries are the exception.
+      if (seenBefore.size === 0 || !seenBefore.has(spanIdentityText(identities[offset]!))) candidates.push(offset);
+    }
+    for (const [from, to] of chunks(candidates.length, KEYS_PER_STATEMENT)) {
+      const batch = candidates.slice(from, to).map((offset) => identities[offset]!);
+      const rows = this.chunkStatement(`insert:${dedup.current}`, batch.length,
+        (n) => `INSERT INTO ${dedup.current} (end_ms, id_hash) VALUES ${placeholders(n, 2)} ON CONFLICT DO NOTHING RETURNING end_ms, id_hash`)
+        .all(...identityParams(batch, 0, batch.length)) as Row[];
+      if (rows.length === batch.length) {
+        // Every key went in: all new (a key twice in the chunk would have made one insert fail).
+        for (let index = from; index < to; index++) fresh[start + candidates[index]!] = 1;
+        continue;
+      }
+      const inserted = new Set(rows.map((row) => spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) })));
+      for (let index = from; index < to; index++) {
+        // delete: a span repeated within the batch is fresh once.
+        if (inserted.delete(spanIdentityText(identities[candidates[index]!]!))) fresh[start + candidates[index]!] = 1;
+      }
+    }
+    if (this.parkedKeys.size === 0) return;
+    for (let offset = 0; offset < identities.length; offset++) {
+      if (fresh[start + offset] === 0) continue;
+      const identity = identities[offset]!;
+      if (this.parkedKeys.delete(spanIdentityText(identity))) this.statements.unpark.run(identity.endMs, identity.idHash);
+    }
+  }
+
+  private parkInTransaction(records: readonly UsageRecord[], nowMs: number, dedup: DedupTables): number[] {
+    const identities = records.map(spanIdentity);
+    const legacyKeys = dedup.legacy ? records.map((record) => legacySpanKey(record.traceId, record.spanId)) : undefined;
+    const committedBefore = this.seenIn(dedup.older, identities, legacyKeys);
+    const current = this.seenIn(dedup.current, identities, undefined);
+    const parked: number[] = [];
+    records.forEach((record, index) => {
+      const identity = identities[index]!;
+      const text = spanIdentityText(identity);
+      if (committedBefore.has(text) || current.has(text) || this.parkedKeys.has(text)) return;
+      if (this.statements.park.run(identity.endMs, identity.idHash, nowMs, JSON.stringify(record)).changes === 0) return;
+      this.parkedKeys.add(text);
+      parked.push(index);
+    });
+    return parked;
+  }
+
+  /**
+   * Appends the fresh calls' sums per series and UTC hour to usage_log: rows in insertion order, so the commit writes
+   * a few pages at the end of one table. The totals tables are brought up to date from the log later, many commits
+   * at a time (see prepareFold).
+   */
+  private logInTransaction(seriesText: string, calls: Float64Array, fresh: Uint8Array, newUsers: string[]): void {
+    const bySeries = sumBySeriesAndHour(calls, fresh);
+    let rowCount = 0;
+    for (const hours of bySeries) rowCount += hours?.size ?? 0;
+    if (rowCount === 0) return;
+    const keys = seriesText.split('\n');
+    const values: SQLInputValue[] = [];
+    bySeries.forEach((hours, seriesIndex) => {
+      if (hours === undefined) return;
+      const first = hours.values().next().value!;
+      const { seriesId, userRef, isError } = this.seriesRef(keys[seriesIndex]!, first, newUsers);
+      for (const row of hours.values()) {
+        values.push(
+          row.hour, seriesId, userRef, row.requests, isError ? row.requests : 0, row.unpricedRequests, row.inputTokens,
+          row.outputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.reasoningTokens, row.costNanoUsd, row.durationMicros,
+          row.firstSeenMs, row.lastSeenMs,
+        );
+      }
+    });
+    for (const [start, end] of chunks(rowCount, ROWS_PER_STATEMENT)) {
+      this.chunkStatement('log', end - start, (n) => `INSERT INTO usage_log (${USAGE_LOG_COLUMNS}) VALUES ${placeholders(n, USAGE_COLUMN_COUNT)}`)
+        .run(...values.slice(start * USAGE_COLUMN_COUNT, end * USAGE_COLUMN_COUNT));
+    }
+    this.loggedRows += rowCount;
+  }
+
+  /** Whether the log has grown or aged enough to be folded. */
+  private foldDue(nowMs: number): boolean {
+    return this.loggedRows >= FOLD_AFTER_ROWS || (this.loggedRows > 0 && nowMs - this.foldedAtMs >= FOLD_AFTER_MS);
+  }
+
+  /** Folds the log in a transaction of its own, so that a read sees every committed call in the totals tables. */
+  private foldNow(nowMs: number): void {
+    if (this.loggedRows === 0) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.fold.fold();
+      this.db.exec('COMMIT');
+    } catch (error) {
+      try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
+      this.loggedRows = this.countLoggedRows();
+      throw error;
+    }
+    this.loggedRows = 0;
+    this.foldedAtMs = nowMs;
+  }
+
+  /** The integer id of a user; a new user is inserted (first/last seen of existing users are set by the fold). */
+  private userRef(userId: string, firstSeenMs: number, lastSeenMs: number, newUsers: string[]): number {
+    let ref = this.userRefs.get(userId);
+    if (ref !== undefined) return ref;
+    const existing = this.statements.userSpan.get(userId) as Row | undefined;
+    if (existing !== undefined) {
+      ref = Number(existing.id);
+    } else {
+      ref = Number((this.statements.insertUser.get(userId, firstSeenMs, lastSeenMs) as Row).id);
+      newUsers.push(userId);
+    }
+    if (this.userRefs.size >= MAX_CACHED_IDS) this.userRefs.clear();
+    this.userRefs.set(userId, ref);
+    return ref;
+  }
+
+  /** The ids of a series (and its user), inserting what is new; `first` gives a new user's first/last seen. */
+  private seriesRef(key: string, first: HourlySums, newUsers: string[]): SeriesRef {
+    let ref = this.seriesRefs.get(key);
+    if (ref !== undefined) return ref;
+    const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(key) as SeriesTuple;
+    const userRef = this.userRef(userId, first.firstSeenMs, first.lastSeenMs, newUsers);
+    let propertySet = this.propertySetIds.get(propertiesJson);
+    if (propertySet === undefined) {
+      propertySet = Number((this.statements.propertySetId.get(propertiesJson) as Row).id);
+      if (this.propertySetIds.size >= MAX_CACHED_IDS) this.propertySetIds.clear();
+      this.propertySetIds.set(propertiesJson, propertySet);
+    }
+    const seriesId = Number((this.statements.seriesId.get(userRef, provider, model, operation, isError ? 1 : 0, propertySet) as Row).id);
+    ref = { seriesId, userRef, isError };
+    if (this.seriesRefs.size >= MAX_CACHED_IDS) this.seriesRefs.clear();
+    this.seriesRefs.set(key, ref);
+    return ref;
+  }
+
+  private chunkStatement(name: string, rows: number, build: (rows: number) => string): StatementSync {
+    const key = `${name}:${rows}`;
+    let statement = this.chunkStatements.get(key);
+    if (statement === undefined) {
+      if (this.chunkStatements.size >= MAX_CACHED_STATEMENTS * 8) this.chunkStatements.clear();
+      statement = this.db.prepare(build(rows));
+      this.chunkStatements.set(key, statement);
+    }
+    return statement;
+  }
+}
+
+/** A user's id and known span of activity, or undefined for a user the ledger has never seen. */
+export function userSpanOf(statement: StatementSync, userId: string): UserSpan | undefined {
+  const row = statement.get(userId) as Row | undefined;
+  if (row === undefined) return undefined;
+  return { userRef: Number(row.id), firstSeenMs: Number(row.first_seen_ms), lastSeenMs: Number(row.last_seen_ms) };
+}
+
+function identityParams(identities: readonly SpanIdentity[], start: number, end: number): number[] {
+  const params: number[] = [];
+  for (let index = start; index < end; index++) params.push(identities[index]!.endMs, identities[index]!.idHash);
+  return params;
+}
+
+function prepareStatements(db: DatabaseSync) {
+  const hasLegacy = db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(LEGACY_SEEN_TABLE) !== undefined;
+  return {
+    metaAll: db.prepare('SELECT name, value FROM meta'),
+    metaSet: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
+    legacySeen: hasLegacy ? db.prepare(`SELECT 1 FROM ${LEGACY_SEEN_TABLE} WHERE span_key = ?`) : undefined,
+    park: db.prepare('INSERT OR IGNORE INTO parked (end_ms, id_hash, parked_at_ms, record) VALUES (?, ?, ?, ?)'),
+    unpark: db.prepare('DELETE FROM parked WHERE end_ms = ? AND id_hash = ?'),
+    // DO UPDATE (to the same value) rather than DO NOTHING, so that RETURNING gives the id of an existing row too.
+    propertySetId: db.prepare('INSERT INTO property_sets (json) VALUES (?) ON CONFLICT (json) DO UPDATE SET json = excluded.json RETURNING id'),
+    seriesId: db.prepare(`INSERT INTO series (user_ref, provider, model, operation, is_error, property_set) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (user_ref, provider, model, operation, is_error, property_set) DO UPDATE SET user_ref = excluded.user_ref RETURNING id`),
+    userSpan: db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?'),
+    insertUser: db.prepare('INSERT INTO users (user_id, first_seen_ms, last_seen_ms) VALUES (?, ?, ?) RETURNING id'),
+  };
+}
+
+/** `(?, ?), (?, ?)` for `rows` rows of `columns` values. */
+function placeholders(rows: number, columns: number): string {
+  return Array(rows).fill(`(${Array(columns).fill('?').join(', ')})`).join(', ');
+}
+
+/** [start, end) pairs covering `length` items, `size` at a time. */
+function chunks(length: number, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let start = 0; start < length; start += size) out.push([start, Math.min(length, start + size)]);
+  return out;
+}
+
+function toSums(row: Row): UsageSums {
+  return {
+    requests: Number(row.requests),
+    errors: Number(row.errors),
+    unpricedRequests: Number(row.unpriced_requests),
+    inputTokens: Number(row.input_tokens),
+    outputTokens: Number(row.output_tokens),
+    cacheReadTokens: Number(row.cache_read_tokens),
+    cacheWriteTokens: Number(row.cache_write_tokens),
+    reasoningTokens: Number(row.reasoning_tokens),
+    costNanoUsd: Number(row.cost_nano_usd),
+    durationMicros: Number(row.duration_us),
+  };
+}
+
+function toUserTotals(row: Row): UserTotals {
+  return {
+    userId: String(row.user_id),
+    ...toSums(row),
+    firstSeenMs: Number(row.first_seen_ms),
+    lastSeenMs: Number(row.last_seen_ms),
+    activeDays: Number(row.active_days),
+  };
+}
+
+/** Per property set sums -> per (name, value) sums; a call counts once under each property it carries. */
+export function splitByProperty(rows: readonly Row[]): UserDetail['byProperty'] {
+  const split = new Map<string, { name: string; value: string; sums: Record<keyof UsageSums, number> }>();
+  for (const row of rows) {
+    const sums = toSums(row);
+    const properties = JSON.parse(String(row.json)) as Record<string, string>;
+    for (const [name, value] of Object.entries(properties)) {
+      const key = JSON.stringify([name, value]);
+      let entry = split.get(key);
+      if (entry === undefined) {
+        entry = { name, value, sums: { ...sums } };
+        split.set(key, entry);
+        continue;
+      }
+      for (const field of Object.keys(sums) as Array<keyof UsageSums>) entry.sums[field] += sums[field];
+    }
+  }
+  return [...split.values()]
+    .map(({ name, value, sums }) => ({ name, value, ...sums }))
+    .sort((a, b) => a.name.localeCompare(b.name) || b.costNanoUsd - a.costNanoUsd || a.value.localeCompare(b.value));
+}
