@@ -38,7 +38,7 @@ export interface SqliteLedgerOptions {
 /** The worker's module beside this one: .ts when Node runs the sources, .js in the compiled package. */
 const WORKER_URL = new URL(`./ledger-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 /** Past this many users the map of seed points drops the ones no call in flight can need (see markSeeded). */
-const MAX_SEEDED_USERS = 200_000;
+const MAX_SEEDED_USERS = 20_000;
 const READER_CACHE_KIB = 16_384;
 
 interface QueuedWork {
@@ -137,6 +137,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.legacyUntilMs = Number((this.reads.meta.get('legacy_seen_until_ms') as Row | undefined)?.value ?? 0);
     this.worker = new Worker(WORKER_URL, {
       workerData: { path: this.path, dedupWindowMs: this.dedupWindowMs, synchronous: options.synchronous, nowMs },
+      // The writer makes short-lived garbage per call; a small young generation keeps its share of RSS small.
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
     // Referenced only while an answer is awaited, so an idle ledger does not keep the process alive.
     this.worker.unref();

@@ -18,7 +18,9 @@ const USAGE_LOG_COLUMNS = `hour, series_id, user_ref, requests, errors, unpriced
 const FOLD_AFTER_ROWS = 20_000;
 const FOLD_AFTER_MS = 2000;
 /** Past this many cached ids the caches start over; they only save a lookup. */
-const MAX_CACHED_IDS = 200_000;
+const MAX_CACHED_IDS = 20_000;
+/** SQLite page cache of the writing connection; the working set is the recent hours of the active series. */
+const WRITER_CACHE_KIB = 16_384;
 const MAX_CACHED_STATEMENTS = 64;
 
 export type Row = Record<string, SQLInputValue>;
@@ -60,7 +62,7 @@ export class LedgerWriter {
   private seq: number;
 
   constructor(settings: WorkerSettings, nowMs: number) {
-    this.db = openConnection(settings.path, settings.synchronous, 65_536);
+    this.db = openConnection(settings.path, settings.synchronous, WRITER_CACHE_KIB);
     // Checkpoints follow folds (maintain); this only bounds the WAL should folds not come.
     this.db.exec('PRAGMA wal_autocheckpoint = 32768');
     this.dedupWindowMs = settings.dedupWindowMs;
