@@ -215,8 +215,9 @@ describe('SqliteLedger', () => {
     await ledger.close();
   });
 
-  it('seeds a user new in the latest commit from its calls, and a commit still in flight is left to the metrics', async () => {
-    const ledger = openLedger(':memory:');
+  it('seeds a user from the answered calls not folded yet, and a commit still in flight is left to the metrics', async () => {
+    const dir = tempDir();
+    const ledger = openLedger(dir);
     const earlier = priced({ userId: 's', costNanoUsd: 10, durationSeconds: 0.5 });
     const failed = priced({ userId: 's', costNanoUsd: 0, isError: true });
     await ledger.commit([earlier, failed, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
@@ -226,30 +227,35 @@ describe('SqliteLedger', () => {
     const seed = ledger.seedUser('s');
     await committing;
     assert.deepEqual(seed.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
-      [[2, 0, 30, 0.75], [1, 1, 0, 0.25]], 'exactly the calls of the commit that brought the user');
+      [[2, 0, 30, 0.75], [1, 1, 0, 0.25]], 'exactly the calls of the answered commit');
     assert.equal(ledger.countedInSeed(earlier), true);
     assert.equal(ledger.countedInSeed(inFlight), false, 'not in the seed: the metrics count it when it arrives');
     const reread = ledger.seedUser('s');
     assert.deepEqual(reread.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
-      [[3, 0, 45_030, 1], [1, 1, 0, 0.25]], 'read from the database: every committed call');
+      [[3, 0, 45_030, 1], [1, 1, 0, 0.25]], 'every answered call');
     assert.equal(ledger.countedInSeed(inFlight), true, 'inside the newer seed');
     const later = priced({ userId: 's' });
     await ledger.commit([later]);
     assert.equal(ledger.countedInSeed(later), false, 'committed after the seed was read');
     assert.equal(ledger.countedInSeed(priced({ userId: 's' })), false, 'never committed');
     assert.deepEqual(ledger.seedUser('unknown'), []);
-    assert.deepEqual(ledger.recentUsers(Date.UTC(2026, 10, 26, 13), 10).map((user) => user.userId), ['s']);
     await ledger.close();
+    const reopened = openLedger(dir);
+    assert.deepEqual(reopened.recentUsers(Date.UTC(2026, 10, 26, 13), 10).map((user) => user.userId), ['s']);
+    assert.deepEqual(reopened.seedUser('s').map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
+      [[4, 0, 90_030, 1.25], [1, 1, 0, 0.25]], 'after a restart: read from the folded tables');
+    await reopened.close();
   });
 
-  it('knows a call is in a seed read after the writer committed it but before its export was answered', async () => {
-    const ledger = openLedger(':memory:');
+  it('knows a call is in a seed when the writer folded it before its export was answered', async () => {
+    let clock = Date.UTC(2026, 10, 26, 12);
+    const ledger = openLedger(':memory:', () => clock);
     await ledger.commit([priced({ userId: 'r', costNanoUsd: 1 })]);
-    await ledger.commit([priced({ userId: 'q' })]); // r is no longer new in the latest commit: seeds come from the database
     const racing = priced({ userId: 'r', costNanoUsd: 2 });
+    clock += 60_000; // the next group finds a fold due: the writer folds right after answering it
     const committing = ledger.commit([racing]);
     await new Promise((resolve) => setImmediate(resolve));
-    // This thread is busy, so the writer's answer waits while the writer commits: poll until the commit shows.
+    // This thread is busy, so the writer's answer waits while the writer commits and folds: poll until the fold shows.
     const deadline = Date.now() + 5000;
     let seed = ledger.seedUser('r');
     while (seed.reduce((sum, series) => sum + series.requests, 0) < 2 && Date.now() < deadline) seed = ledger.seedUser('r');

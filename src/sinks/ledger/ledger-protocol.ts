@@ -128,10 +128,12 @@ export interface GroupAnswer {
   readonly fresh: Uint8Array;
   /** Per park item (in item order; commit items have none): indexes of the records newly parked. */
   readonly parked: ReadonlyArray<readonly number[]>;
-  /** Users the ledger had never seen before this transaction: their all-time totals are its fresh calls. */
-  readonly newUsers: readonly string[];
   /** meta.commit_seq after this transaction. */
   readonly seq: number;
+  /** The latest commit the totals tables held when this answer was sent (meta.folded_seq). */
+  readonly foldedSeq: number;
+  /** GroupRequest.calls, given back (transferred) for the seeds of the calls not yet folded. */
+  readonly calls: Float64Array;
 }
 
 export type LedgerRequest =

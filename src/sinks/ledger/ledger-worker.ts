@@ -22,7 +22,7 @@ function handle(request: LedgerRequest, ledger: LedgerWriter): { value: unknown;
   switch (request.op) {
     case 'group': {
       const answer = ledger.group(request);
-      return { value: answer, transfer: [answer.fresh.buffer as ArrayBuffer] };
+      return { value: answer, transfer: [answer.fresh.buffer as ArrayBuffer, answer.calls.buffer as ArrayBuffer] };
     }
     case 'users': return { value: ledger.users(request.query, request.nowMs), transfer: [] };
     case 'user': return { value: ledger.user(request.userId, request.filter, request.nowMs), transfer: [] };

@@ -6,11 +6,12 @@ import { Worker } from 'node:worker_threads';
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
-import { canonicalProperties, durationMicros, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
+import { canonicalProperties, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
 import {
   CALL_FIELDS, encodeCall,
   type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type Reply, type SeriesTuple,
 } from './ledger-protocol.ts';
+import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
   LedgerClosedError,
   type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UserDetail, type UsersPage, type UsersQuery,
@@ -18,6 +19,8 @@ import {
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from './sqlite-open.ts';
 import { oneUserSource, SUMS_SQL } from './sqlite-queries.ts';
 import { userSpanOf, type Row } from './sqlite-writer.ts';
+import { UnfoldedGroups } from './unfolded-groups.ts';
+import { GroupSeriesNumbering, type GroupSeries } from './group-series.ts';
 
 export { LEDGER_FILE_NAME } from './sqlite-open.ts';
 
@@ -53,14 +56,6 @@ interface Waiting {
   readonly reject: (error: Error) => void;
 }
 
-/** The calls of the latest answered group commit, for the seeds of users it brought to the ledger. */
-interface LatestGroup {
-  readonly seq: number;
-  readonly newUsers: ReadonlySet<string>;
-  readonly committed: readonly PricedUsage[];
-  byUser: Map<string, PricedUsage[]> | undefined;
-}
-
 /**
  * The ledger in one SQLite file (WAL) through Node's own `node:sqlite`, written by a worker thread so that SQLite's
  * work runs beside the event loop instead of on it. Commits are grouped: every export that arrives before the event
@@ -68,8 +63,8 @@ interface LatestGroup {
  * aggregates it), and each export is answered once the transaction holding it has committed.
  *
  * The metrics' seeds must be synchronous, so this thread keeps a read-only connection of its own (WAL lets it read
- * while the writer writes). A seed read from it is exact as of the commit sequence number its snapshot holds; a
- * user new to the ledger in the group just answered is seeded from that group's calls without reading at all.
+ * while the writer writes) for the folded totals, and the answered groups' calls until the writer has folded them
+ * (UnfoldedGroups). A seed is exact as of the latest commit its two parts hold.
  */
 export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   readonly path: string;
@@ -100,7 +95,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   /** The commit sequence number each user's latest seed is exact as of. */
   private readonly seededAt = new Map<string, number>();
   private answeredSeq = 0;
-  private latest: LatestGroup | undefined;
+  private readonly unfolded = new UnfoldedGroups();
+  private readonly seriesNumbering = new GroupSeriesNumbering();
 
   constructor(options: SqliteLedgerOptions) {
     this.now = options.now ?? Date.now;
@@ -167,23 +163,26 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     return this.request({ op: 'user', nowMs: this.now(), userId, filter });
   }
 
+  /**
+   * The folded totals hold every commit up to the snapshot's folded_seq (possibly beyond the latest answer this
+   * thread has seen); the unfolded groups every answered one after it. Together: every commit up to the larger of
+   * the two, and none after.
+   */
   seedUser(userId: string): UserSeriesSeed[] {
     this.assertOpen();
-    const fresh = this.seedFromLatestGroup(userId);
-    if (fresh !== undefined) {
-      this.markSeeded(userId, this.latest!.seq);
-      return fresh;
-    }
-    // One snapshot for the sequence number and the sums, so the seed is exact as of that number.
+    const seeds = new Map<string, SeedSums>();
+    let foldedSeq: number;
+    // One snapshot for the sequence number and the sums, so the folded part is exact as of that number.
     this.reader.exec('BEGIN');
     try {
-      const seq = Number((this.reads.meta.get('commit_seq') as Row).value);
-      const seeds = this.readSeed(userId);
-      this.markSeeded(userId, seq);
-      return seeds;
+      foldedSeq = Number((this.reads.meta.get('folded_seq') as Row).value);
+      this.readFoldedSeed(userId, seeds);
     } finally {
       this.reader.exec('COMMIT');
     }
+    this.unfolded.addToSeed(userId, foldedSeq, seeds);
+    this.markSeeded(userId, Math.max(foldedSeq, this.answeredSeq));
+    return [...seeds.values()].map(seedOfSums);
   }
 
   countedInSeed(record: PricedUsage): boolean {
@@ -285,7 +284,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     for (const item of work) if (item.kind === 'commit') callCount += item.records.length;
     const calls = new Float64Array(callCount * CALL_FIELDS);
     const legacyKeys: Uint8Array[] | undefined = this.legacyUntilMs > nowMs ? [] : undefined;
-    const series = new SeriesTable();
+    this.seriesNumbering.begin();
     const items: GroupItem[] = [];
     let index = 0;
     for (const item of work) {
@@ -295,13 +294,14 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       }
       const start = index;
       for (const record of item.records as readonly PricedUsage[]) {
-        encodeCall(calls, index++, record, series.indexOf(record));
+        encodeCall(calls, index++, record, this.seriesNumbering.indexOf(record));
         legacyKeys?.push(legacySpanKey(record.traceId, record.spanId));
       }
       items.push({ kind: 'commit', start, end: index });
     }
-    this.groupInFlight = this.request({ op: 'group', nowMs, series: series.text(), calls, legacyKeys, items }, [calls.buffer])
-      .then((answer) => this.settleGroup(work, answer), (error: Error) => {
+    const series = this.seriesNumbering.end();
+    this.groupInFlight = this.request({ op: 'group', nowMs, series: series.text, calls, legacyKeys, items }, [calls.buffer])
+      .then((answer) => this.settleGroup(work, answer, series), (error: Error) => {
         const failure = new Error(`ledger commit failed: ${error.message}`, { cause: error });
         for (const item of work) item.reject(failure);
       })
@@ -311,9 +311,12 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       });
   }
 
-  private settleGroup(work: readonly QueuedWork[], answer: GroupAnswer): void {
+  private settleGroup(work: readonly QueuedWork[], answer: GroupAnswer, series: GroupSeries): void {
     this.answeredSeq = answer.seq;
-    const committed: PricedUsage[] = [];
+    this.unfolded.dropThrough(answer.foldedSeq);
+    if (answer.seq > answer.foldedSeq && answer.fresh.includes(1)) {
+      this.unfolded.add(answer.seq, series.text, series.users, answer.calls, answer.fresh);
+    }
     const outcomes: UsageRecord[][] = [];
     let index = 0;
     let parkIndex = 0;
@@ -326,34 +329,11 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       for (const record of item.records as readonly PricedUsage[]) {
         if (answer.fresh[index++] === 0) continue;
         fresh.push(record);
-        committed.push(record);
         this.commitSeqOf.set(record, answer.seq);
       }
       outcomes.push(fresh);
     }
-    this.latest = answer.newUsers.length === 0 ? undefined
-      : { seq: answer.seq, newUsers: new Set(answer.newUsers), committed, byUser: undefined };
     work.forEach((item, position) => item.resolve(outcomes[position] as never[]));
-  }
-
-  /**
-   * The seed of a user who came to the ledger in the latest answered group: their all-time totals as of that group
-   * are its fresh calls, so no read is needed (the common case: a new user's first call creates their series).
-   */
-  private seedFromLatestGroup(userId: string): UserSeriesSeed[] | undefined {
-    const latest = this.latest;
-    if (latest === undefined || !latest.newUsers.has(userId)) return undefined;
-    if (latest.byUser === undefined) {
-      latest.byUser = new Map();
-      for (const record of latest.committed) {
-        const user = ledgerUserId(record);
-        if (!latest.newUsers.has(user)) continue;
-        let mine = latest.byUser.get(user);
-        if (mine === undefined) latest.byUser.set(user, mine = []);
-        mine.push(record);
-      }
-    }
-    return seedOfCalls(latest.byUser.get(userId) ?? []);
   }
 
   /**
@@ -368,23 +348,30 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.seededAt.set(userId, seq);
   }
 
-  /** All-time totals per series from the folded tables plus what the log holds; call inside a read transaction. */
-  private readSeed(userId: string): UserSeriesSeed[] {
+  /** The user's all-time totals per series in the folded tables, into `seeds`; call inside a read transaction. */
+  private readFoldedSeed(userId: string, seeds: Map<string, SeedSums>): void {
     const span = userSpanOf(this.reads.userSpan, userId);
-    if (span === undefined) return [];
+    if (span === undefined) return;
     const source = oneUserSource({ fromMs: undefined, toMs: undefined, properties: [] }, span);
-    const folded = this.seedStatement(`WITH ${source.sql}
-      SELECT src.series_id AS series_id, s.provider AS provider, s.model AS model, s.operation AS operation, p.json AS json,
+    const rows = this.seedStatement(`WITH ${source.sql}
+      SELECT s.provider AS provider, s.model AS model, s.operation AS operation, s.is_error AS is_error, p.json AS json,
         ${SUMS_SQL}, MIN(src.first_seen_ms) AS first_seen_ms, MAX(src.last_seen_ms) AS last_seen_ms
       FROM src JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set
-      GROUP BY src.series_id`).all(...source.params) as Row[];
-    const logged = this.reads.loggedSeed.all(span.userRef) as Row[];
-    const bySeries = new Map<number, SeedSums>();
-    for (const row of [...folded, ...logged]) {
-      const seriesId = Number(row.series_id);
-      bySeries.set(seriesId, addSeedRow(bySeries.get(seriesId), row));
+      GROUP BY src.series_id ORDER BY src.series_id`).all(...source.params) as Row[];
+    for (const row of rows) {
+      const series = { provider: String(row.provider), model: String(row.model), operation: String(row.operation), propertiesJson: String(row.json) };
+      const sums = seedEntry(seeds, seedKey(series.provider, series.model, series.operation, Number(row.is_error) === 1, series.propertiesJson), series);
+      sums.requests += Number(row.requests);
+      sums.errors += Number(row.errors);
+      sums.inputTokens += Number(row.input_tokens);
+      sums.outputTokens += Number(row.output_tokens);
+      sums.cacheReadTokens += Number(row.cache_read_tokens);
+      sums.cacheWriteTokens += Number(row.cache_write_tokens);
+      sums.costNanoUsd += Number(row.cost_nano_usd);
+      sums.durationMicros += Number(row.duration_us);
+      sums.firstSeenMs = Math.min(sums.firstSeenMs, Number(row.first_seen_ms));
+      sums.lastSeenMs = Math.max(sums.lastSeenMs, Number(row.last_seen_ms));
     }
-    return [...bySeries].sort(([a], [b]) => a - b).map(([, sums]) => seedOfSums(sums));
   }
 
   private seedStatement(sql: string): StatementSync {
@@ -402,149 +389,7 @@ function prepareReads(db: DatabaseSync) {
   return {
     meta: db.prepare('SELECT value FROM meta WHERE name = ?'),
     userSpan: db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?'),
-    loggedSeed: db.prepare(`SELECT l.series_id AS series_id, s.provider AS provider, s.model AS model, s.operation AS operation,
-        p.json AS json, ${SUMS_SQL}, MIN(l.first_seen_ms) AS first_seen_ms, MAX(l.last_seen_ms) AS last_seen_ms
-      FROM usage_log l JOIN series s ON s.id = l.series_id JOIN property_sets p ON p.id = s.property_set
-      WHERE l.user_ref = ? GROUP BY l.series_id`),
-    // The users table learns a known user's latest call at the next fold; the log has it before.
-    recentUsers: db.prepare(`SELECT user_id, max(u.last_seen_ms, coalesce(l.last_seen_ms, 0)) AS last_seen_ms
-      FROM users u LEFT JOIN (SELECT user_ref, MAX(last_seen_ms) AS last_seen_ms FROM usage_log GROUP BY user_ref) l ON l.user_ref = u.id
-      WHERE max(u.last_seen_ms, coalesce(l.last_seen_ms, 0)) >= ? ORDER BY 2 DESC, user_id LIMIT ?`),
+    // Read at start, after the opener folded the log: the users table then knows every call.
+    recentUsers: db.prepare(`SELECT user_id, last_seen_ms FROM users WHERE last_seen_ms >= ? ORDER BY last_seen_ms DESC, user_id LIMIT ?`),
   };
-}
-
-/** One series' seed in integers (durations in whole microseconds) while rows are added up. */
-interface SeedSums {
-  readonly provider: string;
-  readonly model: string;
-  readonly operation: string;
-  readonly propertiesJson: string;
-  requests: number;
-  errors: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  costNanoUsd: number;
-  durationMicros: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
-}
-
-function addSeedRow(sums: SeedSums | undefined, row: Row): SeedSums {
-  const target = sums ?? {
-    provider: String(row.provider), model: String(row.model), operation: String(row.operation), propertiesJson: String(row.json),
-    requests: 0, errors: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costNanoUsd: 0,
-    durationMicros: 0, firstSeenMs: Number(row.first_seen_ms), lastSeenMs: Number(row.last_seen_ms),
-  };
-  target.requests += Number(row.requests);
-  target.errors += Number(row.errors);
-  target.inputTokens += Number(row.input_tokens);
-  target.outputTokens += Number(row.output_tokens);
-  target.cacheReadTokens += Number(row.cache_read_tokens);
-  target.cacheWriteTokens += Number(row.cache_write_tokens);
-  target.costNanoUsd += Number(row.cost_nano_usd);
-  target.durationMicros += Number(row.duration_us);
-  target.firstSeenMs = Math.min(target.firstSeenMs, Number(row.first_seen_ms));
-  target.lastSeenMs = Math.max(target.lastSeenMs, Number(row.last_seen_ms));
-  return target;
-}
-
-function seedOfSums(sums: SeedSums): UserSeriesSeed {
-  return {
-    provider: sums.provider, model: sums.model, operation: sums.operation, properties: parsedProperties(sums.propertiesJson),
-    requests: sums.requests, errors: sums.errors, inputTokens: sums.inputTokens, outputTokens: sums.outputTokens,
-    cacheReadTokens: sums.cacheReadTokens, cacheWriteTokens: sums.cacheWriteTokens, costNanoUsd: sums.costNanoUsd,
-    durationSumSeconds: sums.durationMicros / 1e6, firstSeenMs: sums.firstSeenMs, lastSeenMs: sums.lastSeenMs,
-  };
-}
-
-/** A user's seed from their calls, per series as the ledger groups them (errors apart), in integers as it sums. */
-export function seedOfCalls(calls: readonly PricedUsage[]): UserSeriesSeed[] {
-  const bySeries = new Map<string, SeedSums>();
-  for (const call of calls) {
-    const propertiesJson = canonicalProperties(call.properties);
-    const key = JSON.stringify([call.provider, call.model, call.operation, call.isError, propertiesJson]);
-    let sums = bySeries.get(key);
-    if (sums === undefined) {
-      sums = {
-        provider: call.provider, model: call.model, operation: call.operation, propertiesJson,
-        requests: 0, errors: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, costNanoUsd: 0,
-        durationMicros: 0, firstSeenMs: call.endTimeMs, lastSeenMs: call.endTimeMs,
-      };
-      bySeries.set(key, sums);
-    }
-    sums.requests += 1;
-    if (call.isError) sums.errors += 1;
-    sums.inputTokens += call.tokens.input;
-    sums.outputTokens += call.tokens.output;
-    sums.cacheReadTokens += call.tokens.cacheRead;
-    sums.cacheWriteTokens += call.tokens.cacheWrite;
-    sums.costNanoUsd += call.costNanoUsd;
-    sums.durationMicros += durationMicros(call.durationSeconds);
-    sums.firstSeenMs = Math.min(sums.firstSeenMs, call.endTimeMs);
-    sums.lastSeenMs = Math.max(sums.lastSeenMs, call.endTimeMs);
-  }
-  return [...bySeries.values()].map(seedOfSums);
-}
-
-const parsedPropertySets = new Map<string, Readonly<Record<string, string>>>();
-
-/** The properties of a canonical JSON text; the same few sets recur in every seed, so they are parsed once. */
-function parsedProperties(json: string): Readonly<Record<string, string>> {
-  let properties = parsedPropertySets.get(json);
-  if (properties === undefined) {
-    if (parsedPropertySets.size >= MAX_SEEDED_USERS) parsedPropertySets.clear();
-    properties = Object.freeze(JSON.parse(json) as Record<string, string>);
-    parsedPropertySets.set(json, properties);
-  }
-  return properties;
-}
-
-type Level<T> = Map<string, T>;
-/** userId -> provider -> model -> operation -> [ok, error] -> properties JSON -> series index */
-type SeriesTree = Level<Level<Level<Level<[Level<number>, Level<number>]>>>>;
-
-/**
- * The distinct series of one group commit, numbered in order of first appearance, sent as the JSON text of their
- * SeriesTuple. Found through one map level per field, so the per-call cost is a few lookups, not a text built per
- * call; the canonical text of a call's properties is kept per properties object.
- */
-class SeriesTable {
-  private readonly keys: string[] = [];
-  private readonly tree: SeriesTree = new Map();
-  private readonly propertiesText = new Map<Readonly<Record<string, string>>, string>();
-
-  indexOf(record: PricedUsage): number {
-    let propertiesJson = this.propertiesText.get(record.properties);
-    if (propertiesJson === undefined) {
-      propertiesJson = canonicalProperties(record.properties);
-      this.propertiesText.set(record.properties, propertiesJson);
-    }
-    const userId = ledgerUserId(record);
-    const byProvider = child(this.tree, userId, () => new Map());
-    const byModel = child(byProvider, record.provider, () => new Map());
-    const byOperation = child(byModel, record.model, () => new Map());
-    const statuses = child(byOperation, record.operation, (): [Level<number>, Level<number>] => [new Map(), new Map()]);
-    const byProperties = statuses[record.isError ? 1 : 0];
-    let index = byProperties.get(propertiesJson);
-    if (index === undefined) {
-      index = this.keys.length;
-      const tuple: SeriesTuple = [userId, record.provider, record.model, record.operation, record.isError, propertiesJson];
-      this.keys.push(JSON.stringify(tuple));
-      byProperties.set(propertiesJson, index);
-    }
-    return index;
-  }
-
-  /** GroupRequest.series */
-  text(): string {
-    return this.keys.join('\n');
-  }
-}
-
-function child<T>(level: Level<T>, key: string, create: () => T): T {
-  let value = level.get(key);
-  if (value === undefined) level.set(key, value = create());
-  return value;
 }

@@ -1,8 +1,9 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { HOURS_PER_DAY, spanIdentity } from './aggregate.ts';
+import { UPSERT_USAGE_SET } from './sqlite-fold.ts';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** The usage columns after the keys, in the order the upserts bind them. */
 const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
@@ -14,14 +15,15 @@ const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
 
 /**
  * A group commit writes where tables end: the dedup keys are ordered by span end time (calls arrive roughly in time
- * order) and the batch's sums are appended to usage_log. A dirty page is what a write costs in SQLite (it goes to
- * the WAL and later back to the file), and rows spread over a B-tree would dirty one page each. The log is folded
- * into usage_hourly, usage_daily (keyed by time, then series) and user_daily (day, then user: the users list without
- * property filters reads only this) every few seconds and before every read, so a busy
- * series costs one row update per fold, not one per commit. One user's rows are found through their series (see
- * oneUserSource), not through an index by user, which would be written randomly. The log is the exception: it is
- * small (emptied by every fold) and indexed by user, so that a metrics seed reads one user's unfolded sums without
- * a fold. meta.commit_seq counts group commits, so that a reader knows which commits its snapshot holds.
+ * order) and the group's calls go to call_log as one row (its series as text, its calls as the bytes of the typed
+ * array it travelled in). A dirty page is what a write costs in SQLite (it goes to the WAL and later back to the
+ * file), and rows spread over a B-tree would dirty one page each. The writer sums the logged calls in memory and
+ * folds them into usage_hourly, usage_daily (keyed by time, then series) and user_daily (day, then user: the users
+ * list without property filters reads only this) every few seconds and before every read (sqlite-fold.ts), so a
+ * busy series costs one row update per fold, not one per commit. One user's rows are found through their series
+ * (see oneUserSource), not through an index by user, which would be written randomly. meta.commit_seq counts group
+ * commits and meta.folded_seq says which of them the totals tables hold, so that a reader knows what its snapshot
+ * holds.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -40,8 +42,7 @@ CREATE TABLE IF NOT EXISTS usage_hourly (hour INTEGER NOT NULL, series_id INTEGE
 CREATE TABLE IF NOT EXISTS usage_daily (day INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
   PRIMARY KEY (day, series_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS user_daily (day INTEGER NOT NULL, ${USAGE_COLUMNS}, PRIMARY KEY (day, user_ref)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS usage_log (seq INTEGER PRIMARY KEY, hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS});
-CREATE INDEX IF NOT EXISTS usage_log_by_user ON usage_log (user_ref);
+CREATE TABLE IF NOT EXISTS call_log (seq INTEGER PRIMARY KEY, series TEXT NOT NULL, calls BLOB NOT NULL, fresh BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen_0 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_1 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS parked (
@@ -65,10 +66,33 @@ export function createOrUpgradeSchema(db: DatabaseSync, path: string, nowMs: num
     throw new Error(`${path} has ledger schema ${version}; this processor knows schema ${SCHEMA_VERSION} (was it written by a newer version?)`);
   }
   if (version === 1) upgradeFromVersion1(db, nowMs, legacyUntilMs);
+  else if (version === 2) upgradeFromVersion2(db);
   else db.exec(SCHEMA);
   db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?), (?, ?), (?, ?), (?, ?)')
     .run('dedup_current', 0, 'dedup_rotated_ms', nowMs, 'legacy_seen_until_ms', 0, 'commit_seq', 0);
+  db.prepare(`INSERT OR IGNORE INTO meta (name, value) SELECT 'folded_seq', value FROM meta WHERE name = 'commit_seq'`).run();
+}
+
+const LOG_SUMS = `SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens),
+  SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_nano_usd), SUM(duration_us),
+  MIN(first_seen_ms), MAX(last_seen_ms)`;
+
+/** Schema 2 kept unfolded sums in usage_log (one row per series and hour of each commit): folded once, then dropped. */
+function upgradeFromVersion2(db: DatabaseSync): void {
+  // WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT.
+  db.exec(`INSERT INTO usage_hourly SELECT hour, series_id, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
+      GROUP BY hour, series_id ORDER BY hour, series_id ON CONFLICT (hour, series_id) DO UPDATE SET ${UPSERT_USAGE_SET};
+    INSERT INTO usage_daily SELECT hour / ${HOURS_PER_DAY} AS day, series_id, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
+      GROUP BY day, series_id ORDER BY day, series_id ON CONFLICT (day, series_id) DO UPDATE SET ${UPSERT_USAGE_SET};
+    INSERT INTO user_daily SELECT hour / ${HOURS_PER_DAY} AS day, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
+      GROUP BY day, user_ref ORDER BY day, user_ref ON CONFLICT (day, user_ref) DO UPDATE SET ${UPSERT_USAGE_SET};
+    UPDATE users SET first_seen_ms = min(users.first_seen_ms, logged.first_seen_ms),
+      last_seen_ms = max(users.last_seen_ms, logged.last_seen_ms)
+      FROM (SELECT user_ref, MIN(first_seen_ms) AS first_seen_ms, MAX(last_seen_ms) AS last_seen_ms FROM usage_log GROUP BY user_ref) AS logged
+      WHERE users.id = logged.user_ref;
+    DROP TABLE usage_log;`);
+  db.exec(SCHEMA);
 }
 
 function upgradeFromVersion1(db: DatabaseSync, nowMs: number, legacyUntilMs: number): void {

@@ -1,35 +1,26 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { dayText, legacySpanKey, spanIdentity, spanIdentityText, type SpanIdentity } from './aggregate.ts';
-import {
-  CALL, CALL_FIELDS, sumBySeriesAndHour, type GroupAnswer, type GroupRequest, type HourlySums, type SeriesTuple, type WorkerSettings,
-} from './ledger-protocol.ts';
+import { CALL, CALL_FIELDS, type GroupAnswer, type GroupRequest, type WorkerSettings } from './ledger-protocol.ts';
 import type { UsageFilter, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
-import { openConnection, prepareFold } from './sqlite-open.ts';
+import { LedgerFold, placeholders } from './sqlite-fold.ts';
+import { openConnection } from './sqlite-open.ts';
 import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
 import { LEGACY_SEEN_TABLE } from './sqlite-schema.ts';
+import { UnfoldedSums } from './unfolded-sums.ts';
 
 const KEYS_PER_STATEMENT = 400;
-const ROWS_PER_STATEMENT = 64;
-const USAGE_COLUMN_COUNT = 15;
-const USAGE_LOG_COLUMNS = `hour, series_id, user_ref, requests, errors, unpriced_requests, input_tokens, output_tokens,
-  cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd, duration_us, first_seen_ms, last_seen_ms`;
-/** The log is folded into the totals when it holds this many rows, or is this old, whichever comes first. */
-const FOLD_AFTER_ROWS = 20_000;
-const FOLD_AFTER_MS = 2000;
-/** Past this many cached ids the caches start over; they only save a lookup. */
-const MAX_CACHED_IDS = 20_000;
+/**
+ * The log is folded into the totals when its sums hold this many series-hours, or are this old, whichever comes
+ * first. Longer intervals write fewer rows for busy series; the sums wait in memory (and in the log) meanwhile.
+ */
+const FOLD_AFTER_ENTRIES = 50_000;
+const FOLD_AFTER_MS = 5000;
 /** SQLite page cache of the writing connection; the working set is the recent hours of the active series. */
 const WRITER_CACHE_KIB = 16_384;
 const MAX_CACHED_STATEMENTS = 64;
 
 export type Row = Record<string, SQLInputValue>;
-
-interface SeriesRef {
-  readonly seriesId: number;
-  readonly userRef: number;
-  readonly isError: boolean;
-}
 
 interface DedupTables {
   /** The generation new keys go to. */
@@ -48,18 +39,15 @@ export class LedgerWriter {
   private readonly db: DatabaseSync;
   private readonly dedupWindowMs: number;
   private readonly statements: ReturnType<typeof prepareStatements>;
-  private readonly fold: { fold(): void };
-  private readonly propertySetIds = new Map<string, number>();
-  /** By SeriesTuple JSON. */
-  private readonly seriesRefs = new Map<string, SeriesRef>();
-  private readonly userRefs = new Map<string, number>();
+  private readonly fold: LedgerFold;
+  /** The committed calls not yet in the totals tables (the call log holds them durably). */
+  private readonly unfolded = new UnfoldedSums();
   private readonly chunkStatements = new Map<string, StatementSync>();
   /** spanIdentityText of the parked calls: a commit deletes only those from the parking. */
   private readonly parkedKeys = new Set<string>();
-  /** Rows in usage_log, not yet folded into the totals tables. */
-  private loggedRows: number;
   private foldedAtMs: number;
   private seq: number;
+  private foldedSeq: number;
 
   constructor(settings: WorkerSettings, nowMs: number) {
     this.db = openConnection(settings.path, settings.synchronous, WRITER_CACHE_KIB);
@@ -67,11 +55,12 @@ export class LedgerWriter {
     this.db.exec('PRAGMA wal_autocheckpoint = 32768');
     this.dedupWindowMs = settings.dedupWindowMs;
     this.statements = prepareStatements(this.db);
-    this.fold = prepareFold(this.db);
+    this.fold = new LedgerFold(this.db);
     this.loadParkedKeys();
-    this.loggedRows = this.countLoggedRows();
     this.foldedAtMs = nowMs;
-    this.seq = this.readSeq();
+    this.seq = this.readMeta('commit_seq');
+    // The opener folded what an earlier run logged: the log starts empty.
+    this.foldedSeq = this.readMeta('folded_seq');
   }
 
   /** One transaction for a group of exports; each learns which of its calls were new. */
@@ -79,7 +68,7 @@ export class LedgerWriter {
     const { nowMs, calls, items } = request;
     const fresh = new Uint8Array(calls.length / CALL_FIELDS);
     const parked: number[][] = [];
-    const newUsers: string[] = [];
+    let logged = false;
     try {
       this.db.exec('BEGIN IMMEDIATE');
       const dedup = this.dedupTables(nowMs);
@@ -87,21 +76,20 @@ export class LedgerWriter {
         if (item.kind === 'park') parked.push(this.parkInTransaction(item.records, nowMs, dedup));
         else this.dedupInTransaction(calls, item.start, item.end, request.legacyKeys, dedup, fresh);
       }
-      this.logInTransaction(request.series, calls, fresh, newUsers);
+      if (fresh.includes(1)) {
+        this.statements.logCalls.run(this.seq + 1, request.series, new Uint8Array(calls.buffer, calls.byteOffset, calls.byteLength), fresh);
+        logged = true;
+      }
       this.statements.metaSet.run(this.seq + 1, 'commit_seq');
       this.db.exec('COMMIT');
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
-      // Ids handed out inside the failed transaction no longer exist.
-      this.propertySetIds.clear();
-      this.seriesRefs.clear();
-      this.userRefs.clear();
       this.loadParkedKeys();
-      this.loggedRows = this.countLoggedRows();
       throw error;
     }
     this.seq++;
-    return { fresh, parked, newUsers, seq: this.seq };
+    if (logged) this.unfolded.add(request.series, calls, fresh);
+    return { fresh, parked, seq: this.seq, foldedSeq: this.foldedSeq, calls };
   }
 
   /**
@@ -161,8 +149,8 @@ export class LedgerWriter {
     this.db.close();
   }
 
-  private readSeq(): number {
-    return Number((this.db.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`).get() as Row | undefined)?.value ?? 0);
+  private readMeta(name: string): number {
+    return Number((this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as Row | undefined)?.value ?? 0);
   }
 
   private loadParkedKeys(): void {
@@ -170,10 +158,6 @@ export class LedgerWriter {
     for (const row of this.db.prepare('SELECT end_ms, id_hash FROM parked').all() as Row[]) {
       this.parkedKeys.add(spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) }));
     }
-  }
-
-  private countLoggedRows(): number {
-    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM usage_log').get() as Row).n);
   }
 
   /** The dedup generations to consult, after dropping the older one when a window has passed. */
@@ -270,91 +254,27 @@ export class LedgerWriter {
     return parked;
   }
 
-  /**
-   * Appends the fresh calls' sums per series and UTC hour to usage_log: rows in insertion order, so the commit writes
-   * a few pages at the end of one table. The totals tables are brought up to date from the log later, many commits
-   * at a time (see prepareFold).
-   */
-  private logInTransaction(seriesText: string, calls: Float64Array, fresh: Uint8Array, newUsers: string[]): void {
-    const bySeries = sumBySeriesAndHour(calls, fresh);
-    let rowCount = 0;
-    for (const hours of bySeries) rowCount += hours?.size ?? 0;
-    if (rowCount === 0) return;
-    const keys = seriesText.split('\n');
-    const values: SQLInputValue[] = [];
-    bySeries.forEach((hours, seriesIndex) => {
-      if (hours === undefined) return;
-      const first = hours.values().next().value!;
-      const { seriesId, userRef, isError } = this.seriesRef(keys[seriesIndex]!, first, newUsers);
-      for (const row of hours.values()) {
-        values.push(
-          row.hour, seriesId, userRef, row.requests, isError ? row.requests : 0, row.unpricedRequests, row.inputTokens,
-          row.outputTokens, row.cacheReadTokens, row.cacheWriteTokens, row.reasoningTokens, row.costNanoUsd, row.durationMicros,
-          row.firstSeenMs, row.lastSeenMs,
-        );
-      }
-    });
-    for (const [start, end] of chunks(rowCount, ROWS_PER_STATEMENT)) {
-      this.chunkStatement('log', end - start, (n) => `INSERT INTO usage_log (${USAGE_LOG_COLUMNS}) VALUES ${placeholders(n, USAGE_COLUMN_COUNT)}`)
-        .run(...values.slice(start * USAGE_COLUMN_COUNT, end * USAGE_COLUMN_COUNT));
-    }
-    this.loggedRows += rowCount;
-  }
-
   /** Whether the log has grown or aged enough to be folded. */
   private foldDue(nowMs: number): boolean {
-    return this.loggedRows >= FOLD_AFTER_ROWS || (this.loggedRows > 0 && nowMs - this.foldedAtMs >= FOLD_AFTER_MS);
+    return this.unfolded.entries >= FOLD_AFTER_ENTRIES || (this.unfolded.entries > 0 && nowMs - this.foldedAtMs >= FOLD_AFTER_MS);
   }
 
   /** Folds the log in a transaction of its own, so that a read sees every committed call in the totals tables. */
   private foldNow(nowMs: number): void {
-    if (this.loggedRows === 0) return;
+    if (this.foldedSeq === this.seq) return;
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      this.fold.fold();
+      this.fold.write(this.unfolded, this.seq);
       this.db.exec('COMMIT');
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
-      this.loggedRows = this.countLoggedRows();
+      // The sums stay for the next fold; ids handed out inside the failed transaction no longer exist.
+      this.fold.forget();
       throw error;
     }
-    this.loggedRows = 0;
+    this.unfolded.clear();
+    this.foldedSeq = this.seq;
     this.foldedAtMs = nowMs;
-  }
-
-  /** The integer id of a user; a new user is inserted (first/last seen of existing users are set by the fold). */
-  private userRef(userId: string, firstSeenMs: number, lastSeenMs: number, newUsers: string[]): number {
-    let ref = this.userRefs.get(userId);
-    if (ref !== undefined) return ref;
-    const existing = this.statements.userSpan.get(userId) as Row | undefined;
-    if (existing !== undefined) {
-      ref = Number(existing.id);
-    } else {
-      ref = Number((this.statements.insertUser.get(userId, firstSeenMs, lastSeenMs) as Row).id);
-      newUsers.push(userId);
-    }
-    if (this.userRefs.size >= MAX_CACHED_IDS) this.userRefs.clear();
-    this.userRefs.set(userId, ref);
-    return ref;
-  }
-
-  /** The ids of a series (and its user), inserting what is new; `first` gives a new user's first/last seen. */
-  private seriesRef(key: string, first: HourlySums, newUsers: string[]): SeriesRef {
-    let ref = this.seriesRefs.get(key);
-    if (ref !== undefined) return ref;
-    const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(key) as SeriesTuple;
-    const userRef = this.userRef(userId, first.firstSeenMs, first.lastSeenMs, newUsers);
-    let propertySet = this.propertySetIds.get(propertiesJson);
-    if (propertySet === undefined) {
-      propertySet = Number((this.statements.propertySetId.get(propertiesJson) as Row).id);
-      if (this.propertySetIds.size >= MAX_CACHED_IDS) this.propertySetIds.clear();
-      this.propertySetIds.set(propertiesJson, propertySet);
-    }
-    const seriesId = Number((this.statements.seriesId.get(userRef, provider, model, operation, isError ? 1 : 0, propertySet) as Row).id);
-    ref = { seriesId, userRef, isError };
-    if (this.seriesRefs.size >= MAX_CACHED_IDS) this.seriesRefs.clear();
-    this.seriesRefs.set(key, ref);
-    return ref;
   }
 
   private chunkStatement(name: string, rows: number, build: (rows: number) => string): StatementSync {
@@ -390,18 +310,9 @@ function prepareStatements(db: DatabaseSync) {
     legacySeen: hasLegacy ? db.prepare(`SELECT 1 FROM ${LEGACY_SEEN_TABLE} WHERE span_key = ?`) : undefined,
     park: db.prepare('INSERT OR IGNORE INTO parked (end_ms, id_hash, parked_at_ms, record) VALUES (?, ?, ?, ?)'),
     unpark: db.prepare('DELETE FROM parked WHERE end_ms = ? AND id_hash = ?'),
-    // DO UPDATE (to the same value) rather than DO NOTHING, so that RETURNING gives the id of an existing row too.
-    propertySetId: db.prepare('INSERT INTO property_sets (json) VALUES (?) ON CONFLICT (json) DO UPDATE SET json = excluded.json RETURNING id'),
-    seriesId: db.prepare(`INSERT INTO series (user_ref, provider, model, operation, is_error, property_set) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT (user_ref, provider, model, operation, is_error, property_set) DO UPDATE SET user_ref = excluded.user_ref RETURNING id`),
+    logCalls: db.prepare('INSERT INTO call_log (seq, series, calls, fresh) VALUES (?, ?, ?, ?)'),
     userSpan: db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?'),
-    insertUser: db.prepare('INSERT INTO users (user_id, first_seen_ms, last_seen_ms) VALUES (?, ?, ?) RETURNING id'),
   };
-}
-
-/** `(?, ?), (?, ?)` for `rows` rows of `columns` values. */
-function placeholders(rows: number, columns: number): string {
-  return Array(rows).fill(`(${Array(columns).fill('?').join(', ')})`).join(', ');
 }
 
 /** [start, end) pairs covering `length` items, `size` at a time. */

@@ -1,0 +1,248 @@
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import { HOURS_PER_DAY } from './aggregate.ts';
+import type { HourlySums, SeriesTuple } from './ledger-protocol.ts';
+import { addHourlySums, callsOfBlob, UnfoldedSums } from './unfolded-sums.ts';
+
+/**
+ * Folding: writing what the call log holds (summed in memory as UnfoldedSums) into the totals tables usage_hourly,
+ * usage_daily and user_daily and into the users' first and last seen, then emptying the log, inside the caller's
+ * transaction. Each table gets one upsert per key, sent in key order and many rows per statement, so a fold costs
+ * about one row per active series and hour, however many commits it covers. Series, users and property sets get
+ * their integer ids here, not on the commit path.
+ */
+
+const ROWS_PER_STATEMENT = 64;
+/** Past this many, a cache of ids starts a new generation (the previous one is still consulted, then dropped). */
+const MAX_CACHED_IDS = 20_000;
+
+const USAGE_VALUES = `requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+  reasoning_tokens, cost_nano_usd, duration_us, first_seen_ms, last_seen_ms`;
+const USAGE_VALUE_COUNT = 12;
+
+export const UPSERT_USAGE_SET = `requests = requests + excluded.requests, errors = errors + excluded.errors,
+  unpriced_requests = unpriced_requests + excluded.unpriced_requests,
+  input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+  cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+  cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+  reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+  cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd, duration_us = duration_us + excluded.duration_us,
+  first_seen_ms = min(first_seen_ms, excluded.first_seen_ms), last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`;
+
+interface SeriesRef {
+  readonly seriesId: number;
+  readonly userRef: number;
+  readonly isError: boolean;
+}
+
+/** Sums of one key of a totals table, with the errors split out (a series is all errors or none). */
+interface KeyedRow {
+  /** The table's key columns, in order. */
+  readonly key: readonly number[];
+  readonly sums: HourlySums;
+  errors: number;
+}
+
+/** A map of ids in two generations, so that a full cache keeps its recent entries instead of starting empty. */
+class IdCache<V> {
+  private current = new Map<string, V>();
+  private previous = new Map<string, V>();
+
+  get(key: string): V | undefined {
+    const value = this.current.get(key);
+    if (value !== undefined) return value;
+    const old = this.previous.get(key);
+    if (old !== undefined) this.set(key, old);
+    return old;
+  }
+
+  set(key: string, value: V): void {
+    if (this.current.size >= MAX_CACHED_IDS) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(key, value);
+  }
+
+  clear(): void {
+    this.current.clear();
+    this.previous.clear();
+  }
+}
+
+export class LedgerFold {
+  private readonly db: DatabaseSync;
+  private readonly statements: ReturnType<typeof prepareStatements>;
+  private readonly chunkStatements = new Map<string, StatementSync>();
+  private readonly seriesRefs = new IdCache<SeriesRef>();
+  private readonly userRefs = new IdCache<number>();
+  private readonly propertySetIds = new IdCache<number>();
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.statements = prepareStatements(db);
+  }
+
+  /**
+   * Writes `sums` into the totals tables and deletes the call log up to `throughSeq`, recording it as folded; inside
+   * the caller's transaction. After a rollback call forget(): ids handed out in it no longer exist.
+   */
+  write(sums: UnfoldedSums, throughSeq: number): void {
+    const userSpans = new Map<string, { first: number; last: number }>();
+    const tuples: Array<[string, SeriesTuple, Map<number, HourlySums>]> = [];
+    for (const [line, hours] of sums.bySeries) {
+      const tuple = JSON.parse(line) as SeriesTuple;
+      tuples.push([line, tuple, hours]);
+      let span = userSpans.get(tuple[0]);
+      if (span === undefined) userSpans.set(tuple[0], span = { first: Infinity, last: -Infinity });
+      for (const hour of hours.values()) {
+        if (hour.firstSeenMs < span.first) span.first = hour.firstSeenMs;
+        if (hour.lastSeenMs > span.last) span.last = hour.lastSeenMs;
+      }
+    }
+    const userRefOf = new Map<string, number>();
+    for (const [userId, span] of userSpans) userRefOf.set(userId, this.userRef(userId, span.first, span.last));
+
+    const hourly: KeyedRow[] = [];
+    const daily = new Map<string, KeyedRow>();
+    const userDaily = new Map<string, KeyedRow>();
+    for (const [line, tuple, hours] of tuples) {
+      const { seriesId, userRef, isError } = this.seriesRef(line, tuple, userRefOf.get(tuple[0])!);
+      for (const hourSums of hours.values()) {
+        const errors = isError ? hourSums.requests : 0;
+        hourly.push({ key: [hourSums.hour, seriesId, userRef], sums: hourSums, errors });
+        const day = Math.floor(hourSums.hour / HOURS_PER_DAY);
+        addKeyed(daily, [day, seriesId, userRef], hourSums, errors);
+        addKeyed(userDaily, [day, userRef], hourSums, errors);
+      }
+    }
+    this.upsert('usage_hourly', 'hour, series_id, user_ref', 'hour, series_id', hourly);
+    this.upsert('usage_daily', 'day, series_id, user_ref', 'day, series_id', [...daily.values()]);
+    this.upsert('user_daily', 'day, user_ref', 'day, user_ref', [...userDaily.values()]);
+    this.statements.deleteLog.run(throughSeq);
+    this.statements.metaSet.run(throughSeq, 'folded_seq');
+  }
+
+  forget(): void {
+    this.seriesRefs.clear();
+    this.userRefs.clear();
+    this.propertySetIds.clear();
+  }
+
+  /** Rows sorted by key, so that each statement writes to neighbouring B-tree pages. */
+  private upsert(table: string, keyColumns: string, conflictColumns: string, rows: KeyedRow[]): void {
+    rows.sort((a, b) => compareKeys(a.key, b.key));
+    const columnCount = rows.length > 0 ? rows[0]!.key.length + USAGE_VALUE_COUNT : 0;
+    for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+      const end = Math.min(rows.length, start + ROWS_PER_STATEMENT);
+      const values: SQLInputValue[] = [];
+      for (let at = start; at < end; at++) {
+        const { key, sums, errors } = rows[at]!;
+        values.push(...key, sums.requests, errors, sums.unpricedRequests, sums.inputTokens, sums.outputTokens,
+          sums.cacheReadTokens, sums.cacheWriteTokens, sums.reasoningTokens, sums.costNanoUsd, sums.durationMicros,
+          sums.firstSeenMs, sums.lastSeenMs);
+      }
+      this.chunkStatement(`${table}:${end - start}`, () => `INSERT INTO ${table} (${keyColumns}, ${USAGE_VALUES})
+        VALUES ${placeholders(end - start, columnCount)} ON CONFLICT (${conflictColumns}) DO UPDATE SET ${UPSERT_USAGE_SET}`)
+        .run(...values);
+    }
+  }
+
+  /** A user's id; a new user is inserted, a known one has first/last seen widened to this fold's calls. */
+  private userRef(userId: string, firstSeenMs: number, lastSeenMs: number): number {
+    let ref = this.userRefs.get(userId);
+    if (ref === undefined) {
+      const existing = this.statements.userId.get(userId) as { id: number } | undefined;
+      if (existing === undefined) {
+        ref = Number((this.statements.insertUser.get(userId, firstSeenMs, lastSeenMs) as { id: number }).id);
+        this.userRefs.set(userId, ref);
+        return ref;
+      }
+      ref = Number(existing.id);
+      this.userRefs.set(userId, ref);
+    }
+    this.statements.widenUser.run(firstSeenMs, lastSeenMs, ref);
+    return ref;
+  }
+
+  private seriesRef(line: string, tuple: SeriesTuple, userRef: number): SeriesRef {
+    let ref = this.seriesRefs.get(line);
+    if (ref !== undefined) return ref;
+    const [, provider, model, operation, isError, propertiesJson] = tuple;
+    let propertySet = this.propertySetIds.get(propertiesJson);
+    if (propertySet === undefined) {
+      const existing = this.statements.propertySetId.get(propertiesJson) as { id: number } | undefined;
+      propertySet = Number((existing ?? this.statements.insertPropertySet.get(propertiesJson) as { id: number }).id);
+      this.propertySetIds.set(propertiesJson, propertySet);
+    }
+    const status = isError ? 1 : 0;
+    const existing = this.statements.seriesId.get(userRef, provider, model, operation, status, propertySet) as { id: number } | undefined;
+    const seriesId = Number((existing ?? this.statements.insertSeries.get(userRef, provider, model, operation, status, propertySet) as { id: number }).id);
+    ref = { seriesId, userRef, isError };
+    this.seriesRefs.set(line, ref);
+    return ref;
+  }
+
+  private chunkStatement(key: string, build: () => string): StatementSync {
+    let statement = this.chunkStatements.get(key);
+    if (statement === undefined) {
+      statement = this.db.prepare(build());
+      this.chunkStatements.set(key, statement);
+    }
+    return statement;
+  }
+}
+
+/**
+ * Folds what call_log holds (a stop or a kill -9 between folds left it there) into the totals tables, inside the
+ * caller's transaction; run at open, before any other connection uses the file.
+ */
+export function foldCallLog(db: DatabaseSync): void {
+  const sums = new UnfoldedSums();
+  let lastSeq = 0;
+  for (const row of db.prepare('SELECT seq, series, calls, fresh FROM call_log ORDER BY seq').iterate() as Iterable<{ seq: number; series: string; calls: Uint8Array; fresh: Uint8Array }>) {
+    sums.add(row.series, callsOfBlob(row.calls), row.fresh);
+    lastSeq = Number(row.seq);
+  }
+  const committed = Number((db.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`).get() as { value: number }).value);
+  new LedgerFold(db).write(sums, Math.max(lastSeq, committed));
+}
+
+function addKeyed(rows: Map<string, KeyedRow>, key: number[], sums: HourlySums, errors: number): void {
+  const text = key.join(':');
+  const row = rows.get(text);
+  if (row === undefined) {
+    rows.set(text, { key, sums: { ...sums }, errors });
+    return;
+  }
+  addHourlySums(row.sums, sums);
+  row.errors += errors;
+}
+
+function compareKeys(a: readonly number[], b: readonly number[]): number {
+  for (let index = 0; index < a.length; index++) {
+    const difference = a[index]! - b[index]!;
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}
+
+/** `(?, ?), (?, ?)` for `rows` rows of `columns` values. */
+export function placeholders(rows: number, columns: number): string {
+  return Array(rows).fill(`(${Array(columns).fill('?').join(', ')})`).join(', ');
+}
+
+function prepareStatements(db: DatabaseSync) {
+  return {
+    metaSet: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
+    deleteLog: db.prepare('DELETE FROM call_log WHERE seq <= ?'),
+    userId: db.prepare('SELECT id FROM users WHERE user_id = ?'),
+    insertUser: db.prepare('INSERT INTO users (user_id, first_seen_ms, last_seen_ms) VALUES (?, ?, ?) RETURNING id'),
+    widenUser: db.prepare('UPDATE users SET first_seen_ms = min(first_seen_ms, ?), last_seen_ms = max(last_seen_ms, ?) WHERE id = ?'),
+    propertySetId: db.prepare('SELECT id FROM property_sets WHERE json = ?'),
+    insertPropertySet: db.prepare('INSERT INTO property_sets (json) VALUES (?) RETURNING id'),
+    seriesId: db.prepare(`SELECT id FROM series
+      WHERE user_ref = ? AND provider = ? AND model = ? AND operation = ? AND is_error = ? AND property_set = ?`),
+    insertSeries: db.prepare(`INSERT INTO series (user_ref, provider, model, operation, is_error, property_set)
+      VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+  };
+}

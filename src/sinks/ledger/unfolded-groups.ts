@@ -1,0 +1,127 @@
+import { CALL, CALL_FIELDS, type SeriesTuple } from './ledger-protocol.ts';
+import { seedEntry, seedKey, type SeedSums } from './metrics-seed.ts';
+
+/** The sums kept per series of a group, by offset. */
+const SUM = { requests: 0, input: 1, output: 2, cacheRead: 3, cacheWrite: 4, cost: 5, duration: 6, first: 7, last: 8 } as const;
+const SUM_FIELDS = 9;
+
+/** One answered group commit whose calls the totals tables may not hold yet. */
+interface UnfoldedGroup {
+  readonly seq: number;
+  /** GroupRequest.series */
+  readonly seriesText: string;
+  readonly calls: Float64Array;
+  readonly fresh: Uint8Array;
+  /** Per series index: its sums over the fresh calls, SUM_FIELDS numbers; computed when a seed first needs them. */
+  sums: Float64Array | undefined;
+  lines: string[] | undefined;
+}
+
+/**
+ * The main thread's view of what the writer has committed and not folded yet: the answered groups (their calls, as
+ * they travelled) until an answer says the totals tables hold them. A metrics seed reads the folded tables and adds
+ * a user's calls from these groups, so it is exact without waiting for a fold. Indexed by user, so that seeding a
+ * user costs a lookup for the groups that have calls of theirs, not a scan of all of them.
+ */
+export class UnfoldedGroups {
+  private groups: UnfoldedGroup[] = [];
+  /** userId -> the groups (in commit order) with calls of theirs, and the user's series indexes in each. */
+  private readonly byUser = new Map<string, Array<{ group: UnfoldedGroup; series: number[] }>>();
+  /** The users of each group, for forgetting it. */
+  private readonly usersOf = new Map<UnfoldedGroup, string[]>();
+
+  /**
+   * Adds an answered group. `seriesUsers` holds the user of each series index of the group (the main thread knew
+   * them when it numbered the series).
+   */
+  add(seq: number, seriesText: string, seriesUsers: readonly string[], calls: Float64Array, fresh: Uint8Array): void {
+    const group: UnfoldedGroup = { seq, seriesText, calls, fresh, sums: undefined, lines: undefined };
+    const seriesByUser = new Map<string, number[]>();
+    seriesUsers.forEach((userId, seriesIndex) => {
+      const mine = seriesByUser.get(userId);
+      if (mine === undefined) seriesByUser.set(userId, [seriesIndex]);
+      else mine.push(seriesIndex);
+    });
+    for (const [userId, series] of seriesByUser) {
+      const list = this.byUser.get(userId);
+      if (list === undefined) this.byUser.set(userId, [{ group, series }]);
+      else list.push({ group, series });
+    }
+    this.groups.push(group);
+    this.usersOf.set(group, [...seriesByUser.keys()]);
+  }
+
+  /** Forgets the groups up to `seq`: the totals tables hold them. */
+  dropThrough(seq: number): void {
+    let dropped = 0;
+    while (dropped < this.groups.length && this.groups[dropped]!.seq <= seq) {
+      const group = this.groups[dropped++]!;
+      for (const userId of this.usersOf.get(group)!) {
+        const list = this.byUser.get(userId)!;
+        // Groups are dropped in commit order, so the user's oldest is this one.
+        list.shift();
+        if (list.length === 0) this.byUser.delete(userId);
+      }
+      this.usersOf.delete(group);
+    }
+    if (dropped > 0) this.groups = this.groups.slice(dropped);
+  }
+
+  /** Adds the user's calls of the groups committed after `afterSeq` to `seeds` (keyed by seedKey). */
+  addToSeed(userId: string, afterSeq: number, seeds: Map<string, SeedSums>): void {
+    for (const { group, series } of this.byUser.get(userId) ?? []) {
+      if (group.seq <= afterSeq) continue;
+      const sums = group.sums ??= sumBySeries(group);
+      const lines = group.lines ??= group.seriesText.split('\n');
+      for (const seriesIndex of series) {
+        const at = seriesIndex * SUM_FIELDS;
+        const requests = sums[at + SUM.requests]!;
+        if (requests === 0) continue;
+        const [, provider, model, operation, isError, propertiesJson] = JSON.parse(lines[seriesIndex]!) as SeriesTuple;
+        const seed = seedEntry(seeds, seedKey(provider, model, operation, isError, propertiesJson), { provider, model, operation, propertiesJson });
+        seed.requests += requests;
+        if (isError) seed.errors += requests;
+        seed.inputTokens += sums[at + SUM.input]!;
+        seed.outputTokens += sums[at + SUM.output]!;
+        seed.cacheReadTokens += sums[at + SUM.cacheRead]!;
+        seed.cacheWriteTokens += sums[at + SUM.cacheWrite]!;
+        seed.costNanoUsd += sums[at + SUM.cost]!;
+        seed.durationMicros += sums[at + SUM.duration]!;
+        seed.firstSeenMs = Math.min(seed.firstSeenMs, sums[at + SUM.first]!);
+        seed.lastSeenMs = Math.max(seed.lastSeenMs, sums[at + SUM.last]!);
+      }
+    }
+  }
+
+  /** Groups held (for tests and health). */
+  get size(): number {
+    return this.groups.length;
+  }
+}
+
+function sumBySeries(group: UnfoldedGroup): Float64Array {
+  const { calls, fresh } = group;
+  let seriesCount = 0;
+  for (let index = 0; index < fresh.length; index++) seriesCount = Math.max(seriesCount, calls[index * CALL_FIELDS + CALL.series]! + 1);
+  const sums = new Float64Array(seriesCount * SUM_FIELDS);
+  for (let seriesIndex = 0; seriesIndex < seriesCount; seriesIndex++) {
+    sums[seriesIndex * SUM_FIELDS + SUM.first] = Infinity;
+    sums[seriesIndex * SUM_FIELDS + SUM.last] = -Infinity;
+  }
+  for (let index = 0; index < fresh.length; index++) {
+    if (fresh[index] === 0) continue;
+    const call = index * CALL_FIELDS;
+    const at = calls[call + CALL.series]! * SUM_FIELDS;
+    const endTimeMs = calls[call + CALL.endTimeMs]!;
+    sums[at + SUM.requests] = sums[at + SUM.requests]! + 1;
+    sums[at + SUM.input] = sums[at + SUM.input]! + calls[call + CALL.input]!;
+    sums[at + SUM.output] = sums[at + SUM.output]! + calls[call + CALL.output]!;
+    sums[at + SUM.cacheRead] = sums[at + SUM.cacheRead]! + calls[call + CALL.cacheRead]!;
+    sums[at + SUM.cacheWrite] = sums[at + SUM.cacheWrite]! + calls[call + CALL.cacheWrite]!;
+    sums[at + SUM.cost] = sums[at + SUM.cost]! + calls[call + CALL.costNanoUsd]!;
+    sums[at + SUM.duration] = sums[at + SUM.duration]! + calls[call + CALL.durationMicros]!;
+    if (endTimeMs < sums[at + SUM.first]!) sums[at + SUM.first] = endTimeMs;
+    if (endTimeMs > sums[at + SUM.last]!) sums[at + SUM.last] = endTimeMs;
+  }
+  return sums;
+}
