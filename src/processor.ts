@@ -41,7 +41,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     planPricesUsd: config.planPricesUsd,
     ...(ledger === undefined ? {} : {
       seedUser: (userId: string) => ledger.seedUser(userId),
-      countedInSeed: (usage: PricedUsage) => ledger.countedInSeed(usage),
+      countedInSeed: (usage: PricedUsage, batch: readonly PricedUsage[]) => ledger.countedInSeed(usage, batch),
     }),
   });
   if (ledger !== undefined) {

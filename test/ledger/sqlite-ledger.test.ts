@@ -220,24 +220,25 @@ describe('SqliteLedger', () => {
     const ledger = openLedger(dir);
     const earlier = priced({ userId: 's', costNanoUsd: 10, durationSeconds: 0.5 });
     const failed = priced({ userId: 's', costNanoUsd: 0, isError: true });
-    await ledger.commit([earlier, failed, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
+    const first = await ledger.commit([earlier, failed, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
     const inFlight = priced({ userId: 's' });
     const committing = ledger.commit([inFlight]);
     await new Promise((resolve) => setImmediate(resolve)); // sent to the writer; its answer cannot have arrived yet
     const seed = ledger.seedUser('s');
-    await committing;
+    const inFlightBatch = await committing;
     assert.deepEqual(seed.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
       [[2, 0, 30, 0.75], [1, 1, 0, 0.25]], 'exactly the calls of the answered commit');
-    assert.equal(ledger.countedInSeed(earlier), true);
-    assert.equal(ledger.countedInSeed(inFlight), false, 'not in the seed: the metrics count it when it arrives');
+    assert.equal(ledger.countedInSeed(earlier, first), true);
+    assert.equal(ledger.countedInSeed(inFlight, inFlightBatch), false, 'not in the seed: the metrics count it when it arrives');
     const reread = ledger.seedUser('s');
     assert.deepEqual(reread.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
       [[3, 0, 45_030, 1], [1, 1, 0, 0.25]], 'every answered call');
-    assert.equal(ledger.countedInSeed(inFlight), true, 'inside the newer seed');
+    assert.equal(ledger.countedInSeed(inFlight, inFlightBatch), true, 'inside the newer seed');
     const later = priced({ userId: 's' });
-    await ledger.commit([later]);
-    assert.equal(ledger.countedInSeed(later), false, 'committed after the seed was read');
-    assert.equal(ledger.countedInSeed(priced({ userId: 's' })), false, 'never committed');
+    const laterBatch = await ledger.commit([later]);
+    assert.equal(ledger.countedInSeed(later, laterBatch), false, 'committed after the seed was read');
+    const never = priced({ userId: 's' });
+    assert.equal(ledger.countedInSeed(never, [never]), false, 'never committed');
     assert.deepEqual(ledger.seedUser('unknown'), []);
     await ledger.close();
     const reopened = openLedger(dir);
@@ -260,8 +261,9 @@ describe('SqliteLedger', () => {
     let seed = ledger.seedUser('r');
     while (seed.reduce((sum, series) => sum + series.requests, 0) < 2 && Date.now() < deadline) seed = ledger.seedUser('r');
     assert.deepEqual(seed.map((series) => [series.requests, series.costNanoUsd]), [[2, 3]]);
-    assert.deepEqual(await committing, [racing]);
-    assert.equal(ledger.countedInSeed(racing), true, 'committed before the seed was read, handed to the metrics after');
+    const racingBatch = await committing;
+    assert.deepEqual(racingBatch, [racing]);
+    assert.equal(ledger.countedInSeed(racing, racingBatch), true, 'committed before the seed was read, handed to the metrics after');
     await ledger.close();
   });
 
@@ -270,7 +272,7 @@ describe('SqliteLedger', () => {
     let clock = Date.UTC(2026, 10, 26, 12);
     const metrics = new UsageMetrics({
       propertyLabels: ['plan'], maxUsers: 1000, userTtlSeconds: 60, userLabel: { mode: 'raw', salt: '' }, planPricesUsd: {},
-      seedUser: (userId) => ledger.seedUser(userId), countedInSeed: (usage) => ledger.countedInSeed(usage),
+      seedUser: (userId) => ledger.seedUser(userId), countedInSeed: (usage, batch) => ledger.countedInSeed(usage, batch),
     });
     let state = 7;
     const random = () => ((state = (Math.imul(state, 48271) >>> 0) % 2147483647) / 2147483647);
@@ -289,7 +291,8 @@ describe('SqliteLedger', () => {
       const exports = Array.from({ length: 1 + Math.floor(random() * 4) }, exportOf);
       await Promise.all(exports.map(async (calls, index) => {
         if (index % 2 === 1) await new Promise((resolve) => setImmediate(resolve)); // a later group commit
-        for (const call of await ledger.commit(calls)) metrics.record(call, clock);
+        const batch = await ledger.commit(calls);
+        for (const call of batch) metrics.record(call, clock, batch);
       }));
       if (round % 7 === 6) {
         clock += 120_000;

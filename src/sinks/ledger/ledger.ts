@@ -44,8 +44,10 @@ export interface MetricsRestoreSource {
   /**
    * True for a call that is already inside its user's latest seed: committed before the seed was read, but handed
    * to the metrics after. Without it a user whose entry is created by their own first call would count it twice.
+   * `batch` is the array of new calls the commit resolved with, which the call is part of: the ledger knows the
+   * commit of each batch (one entry per export, not one per call).
    */
-  countedInSeed(record: PricedUsage): boolean;
+  countedInSeed(record: PricedUsage, batch: readonly PricedUsage[]): boolean;
   /** Users whose latest call ended at or after `sinceMs`, most recent first, at most `limit`. */
   recentUsers(sinceMs: number, limit: number): Array<{ userId: string; lastSeenMs: number }>;
 }

@@ -90,8 +90,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private groupInFlight: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  /** The commit sequence number of each committed record; read by countedInSeed. */
-  private readonly commitSeqOf = new WeakMap<UsageRecord, number>();
+  /** The commit sequence number of each batch of new calls a commit resolved with; read by countedInSeed. */
+  private readonly commitSeqOf = new WeakMap<readonly UsageRecord[], number>();
   /** The commit sequence number each user's latest seed is exact as of. */
   private readonly seededAt = new Map<string, number>();
   private answeredSeq = 0;
@@ -185,8 +185,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     return [...seeds.values()].map(seedOfSums);
   }
 
-  countedInSeed(record: PricedUsage): boolean {
-    const committedIn = this.commitSeqOf.get(record);
+  countedInSeed(record: PricedUsage, batch: readonly PricedUsage[]): boolean {
+    const committedIn = this.commitSeqOf.get(batch);
     if (committedIn === undefined) return false;
     const seededThrough = this.seededAt.get(ledgerUserId(record));
     return seededThrough !== undefined && committedIn <= seededThrough;
@@ -317,7 +317,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     if (answer.seq > answer.foldedSeq && answer.fresh.includes(1)) {
       this.unfolded.add(answer.seq, series.text, series.users, answer.calls, answer.fresh);
     }
-    const outcomes: UsageRecord[][] = [];
+    const outcomes: Array<readonly UsageRecord[]> = [];
     let index = 0;
     let parkIndex = 0;
     for (const item of work) {
@@ -325,12 +325,13 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
         outcomes.push(answer.parked[parkIndex++]!.map((position) => item.records[position]!));
         continue;
       }
-      const fresh: PricedUsage[] = [];
-      for (const record of item.records as readonly PricedUsage[]) {
-        if (answer.fresh[index++] === 0) continue;
-        fresh.push(record);
-        this.commitSeqOf.set(record, answer.seq);
-      }
+      const start = index;
+      index += item.records.length;
+      // Retries are the exception: a batch that is all new is answered with the caller's own array.
+      const fresh = answer.fresh.subarray(start, index).includes(0)
+        ? item.records.filter((_, offset) => answer.fresh[start + offset] === 1)
+        : item.records;
+      this.commitSeqOf.set(fresh, answer.seq);
       outcomes.push(fresh);
     }
     work.forEach((item, position) => item.resolve(outcomes[position] as never[]));

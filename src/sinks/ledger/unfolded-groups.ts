@@ -10,6 +10,8 @@ interface UnfoldedGroup {
   readonly seq: number;
   /** GroupRequest.series */
   readonly seriesText: string;
+  /** The user of each series index. */
+  readonly seriesUsers: readonly string[];
   readonly calls: Float64Array;
   readonly fresh: Uint8Array;
   /** Per series index: its sums over the fresh calls, SUM_FIELDS numbers; computed when a seed first needs them. */
@@ -17,66 +19,63 @@ interface UnfoldedGroup {
   lines: string[] | undefined;
 }
 
+/** The first and last unfolded group with calls of one user. */
+interface UserGroups {
+  first: number;
+  last: number;
+}
+
 /**
  * The main thread's view of what the writer has committed and not folded yet: the answered groups (their calls, as
  * they travelled) until an answer says the totals tables hold them. A metrics seed reads the folded tables and adds
- * a user's calls from these groups, so it is exact without waiting for a fold. Indexed by user, so that seeding a
- * user costs a lookup for the groups that have calls of theirs, not a scan of all of them.
+ * a user's calls from these groups, so it is exact without waiting for a fold. Per user only the first and last
+ * group with their calls is kept (two numbers, no list per group, since the groups live for seconds and every
+ * object kept that long costs the garbage collector), so a seed looks only at the groups between those two.
  */
 export class UnfoldedGroups {
   private groups: UnfoldedGroup[] = [];
-  /** userId -> the groups (in commit order) with calls of theirs, and the user's series indexes in each. */
-  private readonly byUser = new Map<string, Array<{ group: UnfoldedGroup; series: number[] }>>();
-  /** The users of each group, for forgetting it. */
-  private readonly usersOf = new Map<UnfoldedGroup, string[]>();
+  private readonly byUser = new Map<string, UserGroups>();
 
   /**
    * Adds an answered group. `seriesUsers` holds the user of each series index of the group (the main thread knew
    * them when it numbered the series).
    */
   add(seq: number, seriesText: string, seriesUsers: readonly string[], calls: Float64Array, fresh: Uint8Array): void {
-    const group: UnfoldedGroup = { seq, seriesText, calls, fresh, sums: undefined, lines: undefined };
-    const seriesByUser = new Map<string, number[]>();
-    seriesUsers.forEach((userId, seriesIndex) => {
-      const mine = seriesByUser.get(userId);
-      if (mine === undefined) seriesByUser.set(userId, [seriesIndex]);
-      else mine.push(seriesIndex);
-    });
-    for (const [userId, series] of seriesByUser) {
-      const list = this.byUser.get(userId);
-      if (list === undefined) this.byUser.set(userId, [{ group, series }]);
-      else list.push({ group, series });
+    this.groups.push({ seq, seriesText, seriesUsers, calls, fresh, sums: undefined, lines: undefined });
+    for (const userId of seriesUsers) {
+      const span = this.byUser.get(userId);
+      if (span === undefined) this.byUser.set(userId, { first: seq, last: seq });
+      else span.last = seq;
     }
-    this.groups.push(group);
-    this.usersOf.set(group, [...seriesByUser.keys()]);
   }
 
   /** Forgets the groups up to `seq`: the totals tables hold them. */
   dropThrough(seq: number): void {
     let dropped = 0;
-    while (dropped < this.groups.length && this.groups[dropped]!.seq <= seq) {
-      const group = this.groups[dropped++]!;
-      for (const userId of this.usersOf.get(group)!) {
-        const list = this.byUser.get(userId)!;
-        // Groups are dropped in commit order, so the user's oldest is this one.
-        list.shift();
-        if (list.length === 0) this.byUser.delete(userId);
-      }
-      this.usersOf.delete(group);
+    while (dropped < this.groups.length && this.groups[dropped]!.seq <= seq) dropped++;
+    if (dropped === 0) return;
+    this.groups = this.groups.slice(dropped);
+    const oldest = this.groups[0]?.seq;
+    for (const [userId, span] of this.byUser) {
+      if (span.last <= seq) this.byUser.delete(userId);
+      else if (oldest !== undefined && span.first < oldest) span.first = oldest;
     }
-    if (dropped > 0) this.groups = this.groups.slice(dropped);
   }
 
   /** Adds the user's calls of the groups committed after `afterSeq` to `seeds` (keyed by seedKey). */
   addToSeed(userId: string, afterSeq: number, seeds: Map<string, SeedSums>): void {
-    for (const { group, series } of this.byUser.get(userId) ?? []) {
-      if (group.seq <= afterSeq) continue;
-      const sums = group.sums ??= sumBySeries(group);
-      const lines = group.lines ??= group.seriesText.split('\n');
-      for (const seriesIndex of series) {
+    const span = this.byUser.get(userId);
+    if (span === undefined || span.last <= afterSeq) return;
+    for (const group of this.groups) {
+      if (group.seq <= afterSeq || group.seq < span.first) continue;
+      if (group.seq > span.last) break;
+      for (let seriesIndex = 0; seriesIndex < group.seriesUsers.length; seriesIndex++) {
+        if (group.seriesUsers[seriesIndex] !== userId) continue;
+        const sums = group.sums ??= sumBySeries(group);
         const at = seriesIndex * SUM_FIELDS;
         const requests = sums[at + SUM.requests]!;
         if (requests === 0) continue;
+        const lines = group.lines ??= group.seriesText.split('\n');
         const [, provider, model, operation, isError, propertiesJson] = JSON.parse(lines[seriesIndex]!) as SeriesTuple;
         const seed = seedEntry(seeds, seedKey(provider, model, operation, isError, propertiesJson), { provider, model, operation, propertiesJson });
         seed.requests += requests;
@@ -103,7 +102,7 @@ function sumBySeries(group: UnfoldedGroup): Float64Array {
   const { calls, fresh } = group;
   let seriesCount = 0;
   for (let index = 0; index < fresh.length; index++) seriesCount = Math.max(seriesCount, calls[index * CALL_FIELDS + CALL.series]! + 1);
-  const sums = new Float64Array(seriesCount * SUM_FIELDS);
+  const sums = new Float64Array(Math.max(seriesCount, group.seriesUsers.length) * SUM_FIELDS);
   for (let seriesIndex = 0; seriesIndex < seriesCount; seriesIndex++) {
     sums[seriesIndex * SUM_FIELDS + SUM.first] = Infinity;
     sums[seriesIndex * SUM_FIELDS + SUM.last] = -Infinity;

@@ -8,7 +8,7 @@ export function metricsSink(metrics: UsageMetrics): UsageSink {
     name: 'metrics',
     write(records: readonly PricedUsage[]): void {
       const now = Date.now();
-      for (const record of records) metrics.record(record, now);
+      for (const record of records) metrics.record(record, now, records);
     },
   };
 }

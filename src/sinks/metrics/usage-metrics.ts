@@ -46,7 +46,7 @@ export interface UsageMetricsOptions {
    * True for a call already inside its user's seed (the ledger committed it before the seed was read, and hands it
    * to the metrics after): its per-user counters are skipped so that it is not counted twice.
    */
-  readonly countedInSeed?: (usage: PricedUsage) => boolean;
+  readonly countedInSeed?: (usage: PricedUsage, batch: readonly PricedUsage[]) => boolean;
 }
 
 /**
@@ -124,12 +124,13 @@ export class UsageMetrics {
     return this.users.size;
   }
 
-  record(usage: PricedUsage, nowMs: number = Date.now()): void {
+  /** `batch`: the array of calls this one came in (what the ledger's commit resolved with), for countedInSeed. */
+  record(usage: PricedUsage, nowMs: number = Date.now(), batch: readonly PricedUsage[] = [usage]): void {
     const user = this.userEntry(usage.userId ?? NO_USER_ID, nowMs);
     user.lastActivityMs = nowMs;
     const shape = this.shapeOf(usage.provider, usage.model, usage.properties);
     const operation = operationOf(shape, usage.operation);
-    if (this.options.countedInSeed?.(usage) !== true) {
+    if (this.options.countedInSeed?.(usage, batch) !== true) {
       const counters = this.countersOf(user, shape);
       const requests = requestCountersOf(counters, operation);
       if (usage.isError) requests.error++;
