@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
 import { canonicalProperties, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
-import { CALL_FIELDS, encodeCall, sumBySeriesAndHour } from '../../src/sinks/ledger/ledger-protocol.ts';
+import { CALL_FIELDS, encodeCall } from '../../src/sinks/ledger/ledger-protocol.ts';
+import { UnfoldedSums } from '../../src/sinks/ledger/unfolded-sums.ts';
 import { splitRange } from '../../src/sinks/ledger/sqlite-queries.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
@@ -68,16 +69,28 @@ describe('ledger aggregation helpers', () => {
     const series = [0, 0, 1, 0, 0]; // the error is a series of its own
     const encoded = new Float64Array(calls.length * CALL_FIELDS);
     calls.forEach((call, index) => encodeCall(encoded, index, call, series[index]!));
-    const sums = sumBySeriesAndHour(encoded, Uint8Array.from([1, 1, 1, 1, 0]));
+    const unfolded = new UnfoldedSums();
+    unfolded.learn('["alice","openai","gpt-4o-mini","chat",false,"{}"]\n["alice","openai","gpt-4o-mini","chat",true,"{}"]', Float64Array.from([7, 9]), false);
+    unfolded.add(Float64Array.from([7, 9]), encoded, Uint8Array.from([1, 1, 1, 1, 0]));
+    const ok = unfolded.bySeries.get(7)!.hours;
+    const failed = unfolded.bySeries.get(9)!.hours;
     const hour = Math.floor(base / HOUR);
     // 23:10 and 23:50 share an hour.
-    assert.deepEqual([...sums[0]!.values()].map((row) => [row.hour - hour, row.requests, row.unpricedRequests, row.costNanoUsd, row.inputTokens]),
+    assert.deepEqual([...ok.values()].map((row) => [row.hour - hour, row.requests, row.unpricedRequests, row.costNanoUsd, row.inputTokens]),
       [[0, 2, 0, 3, 107], [1, 1, 1, 8, 100]]);
-    assert.deepEqual([...sums[1]!.values()].map((row) => [row.hour - hour, row.requests, row.costNanoUsd]), [[1, 1, 4]]);
-    const late = sums[0]!.get(hour + 1)!;
+    assert.deepEqual([...failed.values()].map((row) => [row.hour - hour, row.requests, row.costNanoUsd]), [[1, 1, 4]]);
+    assert.equal(unfolded.entries, 3);
+    const late = ok.get(hour + 1)!;
     assert.equal(late.durationMicros, 123_457, 'whole microseconds');
     assert.equal(late.firstSeenMs, base + 60 * 60_000 + 0.5, 'the exact end time, not the dedup key\'s whole ms');
-    assert.equal(sums[0]!.get(hour)!.lastSeenMs, base + 40 * 60_000);
+    assert.equal(ok.get(hour)!.lastSeenMs, base + 40 * 60_000);
+    // A later group sends known series by number only; its calls add to the same sums.
+    unfolded.learn('', Float64Array.from([7]), false);
+    const again = new Float64Array(CALL_FIELDS);
+    encodeCall(again, 0, priced({ endTimeMs: base + 5 * 60_000, costNanoUsd: 32 }), 0);
+    unfolded.add(Float64Array.from([7]), again, Uint8Array.from([1]));
+    assert.deepEqual([ok.get(hour)!.requests, ok.get(hour)!.costNanoUsd, unfolded.entries], [3, 35, 3]);
+    assert.throws(() => unfolded.add(Float64Array.from([8]), again, Uint8Array.from([1])), /series number 8 without its line/);
   });
 });
 

@@ -5,17 +5,21 @@ import type { SeriesTuple } from './ledger-protocol.ts';
 /** Past this many known series the lookup table starts over (between groups); it only saves work. */
 const MAX_KNOWN_SERIES = 50_000;
 
-/** A series as the main thread knows it across groups: its line is built once, its index is per group. */
-interface KnownSeries {
+/** A series as the main thread knows it across groups. */
+export interface KnownSeries {
   readonly userId: string;
   readonly provider: string;
   readonly model: string;
   readonly operation: string;
   readonly isError: boolean;
   readonly properties: Readonly<Record<string, string>>;
+  readonly propertiesJson: string;
   readonly propertyCount: number;
-  /** JSON of its SeriesTuple. */
+  /** Unique for the ledger's life: the writer keys its sums by it. */
+  readonly number: number;
+  /** JSON of its SeriesTuple, sent to the writer with the first group that has the series. */
   readonly line: string;
+  lineSent: boolean;
   /** Another known series with the same hash. */
   next: KnownSeries | undefined;
   /** The group that last numbered it, and its index there. */
@@ -23,32 +27,40 @@ interface KnownSeries {
   index: number;
 }
 
-/** One group's series, numbered in order of first appearance. */
+/** One group's series, by index. */
 export interface GroupSeries {
-  /** GroupRequest.series: the lines joined by '\n'. */
+  /** GroupRequest.series */
   readonly text: string;
-  /** The user of each series index. */
-  readonly users: readonly string[];
+  /** GroupRequest.seriesNumbers */
+  readonly numbers: Float64Array;
+  /** GroupRequest.seriesReset */
+  readonly reset: boolean;
+  readonly series: readonly KnownSeries[];
 }
 
 /**
  * Numbers the distinct series of each group commit (user, provider, model, operation, status, property set). Known
  * series are kept across groups in a table keyed by a 32-bit hash of their fields and confirmed field by field, so a
  * series seen before costs a hash over its text and a few comparisons: no key text is built per call (that cost more
- * than the rest of the ledger's work on this thread), and the canonical line is built once per series.
+ * than the rest of the ledger's work on this thread), and a series' line is built and sent once.
  */
 export class GroupSeriesNumbering {
   private known = new Map<number, KnownSeries>();
+  private knownCount = 0;
+  private nextNumber = 1;
+  private reset = false;
   private group = 0;
-  private lines: string[] = [];
-  private users: string[] = [];
+  private series: KnownSeries[] = [];
 
   /** Starts numbering a new group. */
   begin(): void {
     this.group++;
-    this.lines = [];
-    this.users = [];
-    if (this.known.size >= MAX_KNOWN_SERIES) this.known = new Map();
+    this.series = [];
+    if (this.knownCount >= MAX_KNOWN_SERIES) {
+      this.known = new Map();
+      this.knownCount = 0;
+      this.reset = true;
+    }
   }
 
   indexOf(record: PricedUsage): number {
@@ -66,22 +78,35 @@ export class GroupSeriesNumbering {
     let series = first;
     while (series !== undefined && !sameSeries(series, userId, record, propertyCount)) series = series.next;
     if (series === undefined) {
-      const tuple: SeriesTuple = [userId, provider, model, operation, isError, canonicalProperties(properties)];
-      series = { userId, provider, model, operation, isError, properties, propertyCount, line: JSON.stringify(tuple), next: first, group: 0, index: 0 };
+      const propertiesJson = canonicalProperties(properties);
+      const tuple: SeriesTuple = [userId, provider, model, operation, isError, propertiesJson];
+      series = {
+        userId, provider, model, operation, isError, properties, propertiesJson, propertyCount, number: this.nextNumber++,
+        line: JSON.stringify(tuple), lineSent: false, next: first, group: 0, index: 0,
+      };
       this.known.set(hash, series);
+      this.knownCount++;
     }
     if (series.group !== this.group) {
       series.group = this.group;
-      series.index = this.lines.length;
-      this.lines.push(series.line);
-      this.users.push(userId);
+      series.index = this.series.length;
+      this.series.push(series);
     }
     return series.index;
   }
 
-  /** The series of the group begun last. */
+  /** The series of the group begun last; their lines count as sent. */
   end(): GroupSeries {
-    return { text: this.lines.join('\n'), users: this.users };
+    const numbers = new Float64Array(this.series.length);
+    const lines: string[] = [];
+    this.series.forEach((series, index) => {
+      numbers[index] = series.number;
+      lines.push(series.lineSent ? '' : series.line);
+      series.lineSent = true;
+    });
+    const reset = this.reset;
+    this.reset = false;
+    return { text: lines.join('\n'), numbers, reset, series: this.series };
   }
 }
 

@@ -1,6 +1,6 @@
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
-import { durationMicros, MS_PER_HOUR, spanIdHash } from './aggregate.ts';
+import { durationMicros, spanIdHash } from './aggregate.ts';
 import type { UsageFilter, UserDetail, UsersPage, UsersQuery } from './ledger.ts';
 
 /**
@@ -15,7 +15,7 @@ export const CALL = {
   endMs: 0,
   /** spanIdHash of trace id + span id. */
   idHash: 1,
-  /** Index of the call's line in GroupRequest.series. */
+  /** Index of the call's series in the group (GroupRequest.series, seriesNumbers). */
   series: 2,
   /** The exact end time (ms, may have a fraction), for the hour and first/last seen. */
   endTimeMs: 3,
@@ -64,46 +64,9 @@ export interface HourlySums {
 }
 
 /**
- * Sums the calls marked in `fresh` per series (the array index) and UTC hour of the call's end (writer thread).
- * Hours of a series appear in the order of their first call.
- */
-export function sumBySeriesAndHour(calls: Float64Array, fresh: Uint8Array): Array<Map<number, HourlySums> | undefined> {
-  const bySeries: Array<Map<number, HourlySums> | undefined> = [];
-  for (let index = 0; index < fresh.length; index++) {
-    if (fresh[index] === 0) continue;
-    const at = index * CALL_FIELDS;
-    const seriesIndex = calls[at + CALL.series]!;
-    const endTimeMs = calls[at + CALL.endTimeMs]!;
-    const hour = Math.floor(endTimeMs / MS_PER_HOUR);
-    let hours = bySeries[seriesIndex];
-    if (hours === undefined) bySeries[seriesIndex] = hours = new Map();
-    let sums = hours.get(hour);
-    if (sums === undefined) {
-      sums = {
-        hour, requests: 0, unpricedRequests: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0,
-        reasoningTokens: 0, costNanoUsd: 0, durationMicros: 0, firstSeenMs: endTimeMs, lastSeenMs: endTimeMs,
-      };
-      hours.set(hour, sums);
-    }
-    sums.requests += 1;
-    sums.unpricedRequests += calls[at + CALL.unpriced]!;
-    sums.inputTokens += calls[at + CALL.input]!;
-    sums.outputTokens += calls[at + CALL.output]!;
-    sums.cacheReadTokens += calls[at + CALL.cacheRead]!;
-    sums.cacheWriteTokens += calls[at + CALL.cacheWrite]!;
-    sums.reasoningTokens += calls[at + CALL.reasoning]!;
-    sums.costNanoUsd += calls[at + CALL.costNanoUsd]!;
-    sums.durationMicros += calls[at + CALL.durationMicros]!;
-    if (endTimeMs < sums.firstSeenMs) sums.firstSeenMs = endTimeMs;
-    if (endTimeMs > sums.lastSeenMs) sums.lastSeenMs = endTimeMs;
-  }
-  return bySeries;
-}
-
-/**
- * [userId, provider, model, operation, isError, canonical properties JSON]. A group sends each distinct tuple as its
- * JSON text, one per line (JSON text holds no raw line feed): one string is copied, not a few thousand, and the text
- * doubles as the writer's cache key, so a series it knows needs no parsing.
+ * [userId, provider, model, operation, isError, canonical properties JSON]. A series travels once as its JSON text,
+ * one per line (JSON text holds no raw line feed), and by number after that; the text is also what the call log
+ * keeps and what the fold resolves to ids.
  */
 export type SeriesTuple = readonly [string, string, string, string, boolean, string];
 
@@ -115,8 +78,15 @@ export type GroupItem =
 export interface GroupRequest {
   readonly op: 'group';
   readonly nowMs: number;
-  /** JSON of each SeriesTuple of the group, joined by '\n'; CALL.series indexes these lines. */
+  /**
+   * One line per series of the group (CALL.series indexes them): the JSON of its SeriesTuple the first time the main
+   * thread sends that series, '' after that (the writer remembers the lines by series number); joined by '\n'.
+   */
   readonly series: string;
+  /** The number of each series of the group, unique for the ledger's life (the writer's key for its sums). */
+  readonly seriesNumbers: Float64Array;
+  /** True when the main thread has forgotten the series it numbered before: the writer may forget their lines. */
+  readonly seriesReset: boolean;
   readonly calls: Float64Array;
   /** The schema-1 dedup key of each call, only while a migrated ledger still consults them. */
   readonly legacyKeys: readonly Uint8Array[] | undefined;

@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { HOURS_PER_DAY } from './aggregate.ts';
 import type { HourlySums, SeriesTuple } from './ledger-protocol.ts';
-import { addHourlySums, callsOfBlob, UnfoldedSums } from './unfolded-sums.ts';
+import { callsOfBlob, UnfoldedSums } from './unfolded-sums.ts';
 
 /**
  * Folding: writing what the call log holds (summed in memory as UnfoldedSums) into the totals tables usage_hourly,
@@ -38,9 +38,25 @@ interface SeriesRef {
 interface KeyedRow {
   /** The table's key columns, in order. */
   readonly key: readonly number[];
-  readonly sums: HourlySums;
+  /** The key as one number, for sorting. */
+  readonly order: number;
+  requests: number;
   errors: number;
+  unpricedRequests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  costNanoUsd: number;
+  durationMicros: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
 }
+
+/** Day and hour numbers fit in these (days until the year 2149, hours until 2089), so keys are safe integers. */
+const DAY_RANGE = 65_536;
+const HOUR_RANGE = 1_048_576;
 
 /** A map of ids in two generations, so that a full cache keeps its recent entries instead of starting empty. */
 class IdCache<V> {
@@ -87,37 +103,31 @@ export class LedgerFold {
    * the caller's transaction. After a rollback call forget(): ids handed out in it no longer exist.
    */
   write(sums: UnfoldedSums, throughSeq: number): void {
-    const userSpans = new Map<string, { first: number; last: number }>();
-    const tuples: Array<[string, SeriesTuple, Map<number, HourlySums>]> = [];
-    for (const [line, hours] of sums.bySeries) {
-      const tuple = JSON.parse(line) as SeriesTuple;
-      tuples.push([line, tuple, hours]);
-      let span = userSpans.get(tuple[0]);
-      if (span === undefined) userSpans.set(tuple[0], span = { first: Infinity, last: -Infinity });
-      for (const hour of hours.values()) {
-        if (hour.firstSeenMs < span.first) span.first = hour.firstSeenMs;
-        if (hour.lastSeenMs > span.last) span.last = hour.lastSeenMs;
-      }
-    }
-    const userRefOf = new Map<string, number>();
-    for (const [userId, span] of userSpans) userRefOf.set(userId, this.userRef(userId, span.first, span.last));
-
-    const hourly: KeyedRow[] = [];
-    const daily = new Map<string, KeyedRow>();
-    const userDaily = new Map<string, KeyedRow>();
-    for (const [line, tuple, hours] of tuples) {
-      const { seriesId, userRef, isError } = this.seriesRef(line, tuple, userRefOf.get(tuple[0])!);
+    // Keyed by ids, not by number: two numbers can stand for one series (the main thread renumbers after forgetting
+    // its series), and many series share a user.
+    const hourly = new Map<number, KeyedRow>();
+    const daily = new Map<number, KeyedRow>();
+    const userDaily = new Map<number, KeyedRow>();
+    const userSpans = new Map<number, { first: number; last: number }>();
+    for (const { line, hours } of sums.bySeries.values()) {
+      const { seriesId, userRef, isError } = this.seriesRef(line);
+      let span = userSpans.get(userRef);
+      if (span === undefined) userSpans.set(userRef, span = { first: Infinity, last: -Infinity });
       for (const hourSums of hours.values()) {
         const errors = isError ? hourSums.requests : 0;
-        hourly.push({ key: [hourSums.hour, seriesId, userRef], sums: hourSums, errors });
-        const day = Math.floor(hourSums.hour / HOURS_PER_DAY);
-        addKeyed(daily, [day, seriesId, userRef], hourSums, errors);
-        addKeyed(userDaily, [day, userRef], hourSums, errors);
+        const { hour } = hourSums;
+        const day = Math.floor(hour / HOURS_PER_DAY);
+        addKeyed(hourly, seriesId * HOUR_RANGE + hour, [hour, seriesId, userRef], hourSums, errors);
+        addKeyed(daily, seriesId * DAY_RANGE + day, [day, seriesId, userRef], hourSums, errors);
+        addKeyed(userDaily, userRef * DAY_RANGE + day, [day, userRef], hourSums, errors);
+        if (hourSums.firstSeenMs < span.first) span.first = hourSums.firstSeenMs;
+        if (hourSums.lastSeenMs > span.last) span.last = hourSums.lastSeenMs;
       }
     }
+    this.widenUsers(userSpans);
     this.upsert('usage_hourly', 'hour, series_id, user_ref', 'hour, series_id', hourly);
-    this.upsert('usage_daily', 'day, series_id, user_ref', 'day, series_id', [...daily.values()]);
-    this.upsert('user_daily', 'day, user_ref', 'day, user_ref', [...userDaily.values()]);
+    this.upsert('usage_daily', 'day, series_id, user_ref', 'day, series_id', daily);
+    this.upsert('user_daily', 'day, user_ref', 'day, user_ref', userDaily);
     this.statements.deleteLog.run(throughSeq);
     this.statements.metaSet.run(throughSeq, 'folded_seq');
   }
@@ -129,17 +139,29 @@ export class LedgerFold {
   }
 
   /** Rows sorted by key, so that each statement writes to neighbouring B-tree pages. */
-  private upsert(table: string, keyColumns: string, conflictColumns: string, rows: KeyedRow[]): void {
-    rows.sort((a, b) => compareKeys(a.key, b.key));
-    const columnCount = rows.length > 0 ? rows[0]!.key.length + USAGE_VALUE_COUNT : 0;
+  private upsert(table: string, keyColumns: string, conflictColumns: string, keyed: Map<number, KeyedRow>): void {
+    if (keyed.size === 0) return;
+    const rows = [...keyed.values()].sort((a, b) => a.order - b.order);
+    const columnCount = rows[0]!.key.length + USAGE_VALUE_COUNT;
     for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
       const end = Math.min(rows.length, start + ROWS_PER_STATEMENT);
-      const values: SQLInputValue[] = [];
-      for (let at = start; at < end; at++) {
-        const { key, sums, errors } = rows[at]!;
-        values.push(...key, sums.requests, errors, sums.unpricedRequests, sums.inputTokens, sums.outputTokens,
-          sums.cacheReadTokens, sums.cacheWriteTokens, sums.reasoningTokens, sums.costNanoUsd, sums.durationMicros,
-          sums.firstSeenMs, sums.lastSeenMs);
+      const values: SQLInputValue[] = new Array((end - start) * columnCount);
+      let at = 0;
+      for (let index = start; index < end; index++) {
+        const row = rows[index]!;
+        for (const part of row.key) values[at++] = part;
+        values[at++] = row.requests;
+        values[at++] = row.errors;
+        values[at++] = row.unpricedRequests;
+        values[at++] = row.inputTokens;
+        values[at++] = row.outputTokens;
+        values[at++] = row.cacheReadTokens;
+        values[at++] = row.cacheWriteTokens;
+        values[at++] = row.reasoningTokens;
+        values[at++] = row.costNanoUsd;
+        values[at++] = row.durationMicros;
+        values[at++] = row.firstSeenMs;
+        values[at++] = row.lastSeenMs;
       }
       this.chunkStatement(`${table}:${end - start}`, () => `INSERT INTO ${table} (${keyColumns}, ${USAGE_VALUES})
         VALUES ${placeholders(end - start, columnCount)} ON CONFLICT (${conflictColumns}) DO UPDATE SET ${UPSERT_USAGE_SET}`)
@@ -147,27 +169,38 @@ export class LedgerFold {
     }
   }
 
-  /** A user's id; a new user is inserted, a known one has first/last seen widened to this fold's calls. */
-  private userRef(userId: string, firstSeenMs: number, lastSeenMs: number): number {
-    let ref = this.userRefs.get(userId);
-    if (ref === undefined) {
-      const existing = this.statements.userId.get(userId) as { id: number } | undefined;
-      if (existing === undefined) {
-        ref = Number((this.statements.insertUser.get(userId, firstSeenMs, lastSeenMs) as { id: number }).id);
-        this.userRefs.set(userId, ref);
-        return ref;
+  /** Widens each user's first and last seen to the fold's calls, many users per statement. */
+  private widenUsers(spans: Map<number, { first: number; last: number }>): void {
+    const entries = [...spans];
+    for (let start = 0; start < entries.length; start += ROWS_PER_STATEMENT) {
+      const end = Math.min(entries.length, start + ROWS_PER_STATEMENT);
+      const values: number[] = [];
+      for (let index = start; index < end; index++) {
+        const [userRef, span] = entries[index]!;
+        values.push(userRef, span.first, span.last);
       }
-      ref = Number(existing.id);
-      this.userRefs.set(userId, ref);
+      this.chunkStatement(`widen:${end - start}`, () => `UPDATE users SET first_seen_ms = min(users.first_seen_ms, span.column2),
+        last_seen_ms = max(users.last_seen_ms, span.column3) FROM (VALUES ${placeholders(end - start, 3)}) AS span
+        WHERE users.id = span.column1`).run(...values);
     }
-    this.statements.widenUser.run(firstSeenMs, lastSeenMs, ref);
+  }
+
+  /** A user's id; a new user is inserted with an empty span, which the fold then widens to their calls. */
+  private userRef(userId: string): number {
+    let ref = this.userRefs.get(userId);
+    if (ref !== undefined) return ref;
+    const existing = this.statements.userId.get(userId) as { id: number } | undefined;
+    ref = Number((existing ?? this.statements.insertUser.get(userId, Number.MAX_SAFE_INTEGER, 0) as { id: number }).id);
+    this.userRefs.set(userId, ref);
     return ref;
   }
 
-  private seriesRef(line: string, tuple: SeriesTuple, userRef: number): SeriesRef {
+  /** The ids of a series (and its user), by its line; what is new is inserted. */
+  private seriesRef(line: string): SeriesRef {
     let ref = this.seriesRefs.get(line);
     if (ref !== undefined) return ref;
-    const [, provider, model, operation, isError, propertiesJson] = tuple;
+    const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(line) as SeriesTuple;
+    const userRef = this.userRef(userId);
     let propertySet = this.propertySetIds.get(propertiesJson);
     if (propertySet === undefined) {
       const existing = this.statements.propertySetId.get(propertiesJson) as { id: number } | undefined;
@@ -200,30 +233,36 @@ export function foldCallLog(db: DatabaseSync): void {
   const sums = new UnfoldedSums();
   let lastSeq = 0;
   for (const row of db.prepare('SELECT seq, series, calls, fresh FROM call_log ORDER BY seq').iterate() as Iterable<{ seq: number; series: string; calls: Uint8Array; fresh: Uint8Array }>) {
-    sums.add(row.series, callsOfBlob(row.calls), row.fresh);
+    sums.addLogged(row.series, callsOfBlob(row.calls), row.fresh);
     lastSeq = Number(row.seq);
   }
   const committed = Number((db.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`).get() as { value: number }).value);
   new LedgerFold(db).write(sums, Math.max(lastSeq, committed));
 }
 
-function addKeyed(rows: Map<string, KeyedRow>, key: number[], sums: HourlySums, errors: number): void {
-  const text = key.join(':');
-  const row = rows.get(text);
+function addKeyed(rows: Map<number, KeyedRow>, order: number, key: readonly number[], sums: HourlySums, errors: number): void {
+  const row = rows.get(order);
   if (row === undefined) {
-    rows.set(text, { key, sums: { ...sums }, errors });
+    rows.set(order, {
+      key, order, requests: sums.requests, errors, unpricedRequests: sums.unpricedRequests, inputTokens: sums.inputTokens,
+      outputTokens: sums.outputTokens, cacheReadTokens: sums.cacheReadTokens, cacheWriteTokens: sums.cacheWriteTokens,
+      reasoningTokens: sums.reasoningTokens, costNanoUsd: sums.costNanoUsd, durationMicros: sums.durationMicros,
+      firstSeenMs: sums.firstSeenMs, lastSeenMs: sums.lastSeenMs,
+    });
     return;
   }
-  addHourlySums(row.sums, sums);
+  row.requests += sums.requests;
   row.errors += errors;
-}
-
-function compareKeys(a: readonly number[], b: readonly number[]): number {
-  for (let index = 0; index < a.length; index++) {
-    const difference = a[index]! - b[index]!;
-    if (difference !== 0) return difference;
-  }
-  return 0;
+  row.unpricedRequests += sums.unpricedRequests;
+  row.inputTokens += sums.inputTokens;
+  row.outputTokens += sums.outputTokens;
+  row.cacheReadTokens += sums.cacheReadTokens;
+  row.cacheWriteTokens += sums.cacheWriteTokens;
+  row.reasoningTokens += sums.reasoningTokens;
+  row.costNanoUsd += sums.costNanoUsd;
+  row.durationMicros += sums.durationMicros;
+  if (sums.firstSeenMs < row.firstSeenMs) row.firstSeenMs = sums.firstSeenMs;
+  if (sums.lastSeenMs > row.lastSeenMs) row.lastSeenMs = sums.lastSeenMs;
 }
 
 /** `(?, ?), (?, ?)` for `rows` rows of `columns` values. */
@@ -237,7 +276,6 @@ function prepareStatements(db: DatabaseSync) {
     deleteLog: db.prepare('DELETE FROM call_log WHERE seq <= ?'),
     userId: db.prepare('SELECT id FROM users WHERE user_id = ?'),
     insertUser: db.prepare('INSERT INTO users (user_id, first_seen_ms, last_seen_ms) VALUES (?, ?, ?) RETURNING id'),
-    widenUser: db.prepare('UPDATE users SET first_seen_ms = min(first_seen_ms, ?), last_seen_ms = max(last_seen_ms, ?) WHERE id = ?'),
     propertySetId: db.prepare('SELECT id FROM property_sets WHERE json = ?'),
     insertPropertySet: db.prepare('INSERT INTO property_sets (json) VALUES (?) RETURNING id'),
     seriesId: db.prepare(`SELECT id FROM series

@@ -300,7 +300,9 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       items.push({ kind: 'commit', start, end: index });
     }
     const series = this.seriesNumbering.end();
-    this.groupInFlight = this.request({ op: 'group', nowMs, series: series.text, calls, legacyKeys, items }, [calls.buffer])
+    this.groupInFlight = this.request({
+      op: 'group', nowMs, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls, legacyKeys, items,
+    }, [calls.buffer, series.numbers.buffer as ArrayBuffer])
       .then((answer) => this.settleGroup(work, answer, series), (error: Error) => {
         const failure = new Error(`ledger commit failed: ${error.message}`, { cause: error });
         for (const item of work) item.reject(failure);
@@ -315,7 +317,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.answeredSeq = answer.seq;
     this.unfolded.dropThrough(answer.foldedSeq);
     if (answer.seq > answer.foldedSeq && answer.fresh.includes(1)) {
-      this.unfolded.add(answer.seq, series.text, series.users, answer.calls, answer.fresh);
+      this.unfolded.add(answer.seq, series.series, answer.calls, answer.fresh);
     }
     const outcomes: Array<readonly UsageRecord[]> = [];
     let index = 0;

@@ -66,6 +66,7 @@ export class LedgerWriter {
   /** One transaction for a group of exports; each learns which of its calls were new. */
   group(request: GroupRequest): GroupAnswer {
     const { nowMs, calls, items } = request;
+    this.unfolded.learn(request.series, request.seriesNumbers, request.seriesReset);
     const fresh = new Uint8Array(calls.length / CALL_FIELDS);
     const parked: number[][] = [];
     let logged = false;
@@ -77,7 +78,8 @@ export class LedgerWriter {
         else this.dedupInTransaction(calls, item.start, item.end, request.legacyKeys, dedup, fresh);
       }
       if (fresh.includes(1)) {
-        this.statements.logCalls.run(this.seq + 1, request.series, new Uint8Array(calls.buffer, calls.byteOffset, calls.byteLength), fresh);
+        this.statements.logCalls.run(this.seq + 1, this.unfolded.fullText(request.seriesNumbers),
+          new Uint8Array(calls.buffer, calls.byteOffset, calls.byteLength), fresh);
         logged = true;
       }
       this.statements.metaSet.run(this.seq + 1, 'commit_seq');
@@ -88,7 +90,7 @@ export class LedgerWriter {
       throw error;
     }
     this.seq++;
-    if (logged) this.unfolded.add(request.series, calls, fresh);
+    if (logged) this.unfolded.add(request.seriesNumbers, calls, fresh);
     return { fresh, parked, seq: this.seq, foldedSeq: this.foldedSeq, calls };
   }
 

@@ -1,4 +1,5 @@
-import { CALL, CALL_FIELDS, type SeriesTuple } from './ledger-protocol.ts';
+import type { KnownSeries } from './group-series.ts';
+import { CALL, CALL_FIELDS } from './ledger-protocol.ts';
 import { seedEntry, seedKey, type SeedSums } from './metrics-seed.ts';
 
 /** The sums kept per series of a group, by offset. */
@@ -8,15 +9,12 @@ const SUM_FIELDS = 9;
 /** One answered group commit whose calls the totals tables may not hold yet. */
 interface UnfoldedGroup {
   readonly seq: number;
-  /** GroupRequest.series */
-  readonly seriesText: string;
-  /** The user of each series index. */
-  readonly seriesUsers: readonly string[];
+  /** The group's series, by index. */
+  readonly series: readonly KnownSeries[];
   readonly calls: Float64Array;
   readonly fresh: Uint8Array;
   /** Per series index: its sums over the fresh calls, SUM_FIELDS numbers; computed when a seed first needs them. */
   sums: Float64Array | undefined;
-  lines: string[] | undefined;
 }
 
 /** The first and last unfolded group with calls of one user. */
@@ -36,13 +34,10 @@ export class UnfoldedGroups {
   private groups: UnfoldedGroup[] = [];
   private readonly byUser = new Map<string, UserGroups>();
 
-  /**
-   * Adds an answered group. `seriesUsers` holds the user of each series index of the group (the main thread knew
-   * them when it numbered the series).
-   */
-  add(seq: number, seriesText: string, seriesUsers: readonly string[], calls: Float64Array, fresh: Uint8Array): void {
-    this.groups.push({ seq, seriesText, seriesUsers, calls, fresh, sums: undefined, lines: undefined });
-    for (const userId of seriesUsers) {
+  /** Adds an answered group: its series (by index, as numbered for it), calls and which of them were new. */
+  add(seq: number, series: readonly KnownSeries[], calls: Float64Array, fresh: Uint8Array): void {
+    this.groups.push({ seq, series, calls, fresh, sums: undefined });
+    for (const { userId } of series) {
       const span = this.byUser.get(userId);
       if (span === undefined) this.byUser.set(userId, { first: seq, last: seq });
       else span.last = seq;
@@ -69,14 +64,14 @@ export class UnfoldedGroups {
     for (const group of this.groups) {
       if (group.seq <= afterSeq || group.seq < span.first) continue;
       if (group.seq > span.last) break;
-      for (let seriesIndex = 0; seriesIndex < group.seriesUsers.length; seriesIndex++) {
-        if (group.seriesUsers[seriesIndex] !== userId) continue;
+      for (let seriesIndex = 0; seriesIndex < group.series.length; seriesIndex++) {
+        const series = group.series[seriesIndex]!;
+        if (series.userId !== userId) continue;
         const sums = group.sums ??= sumBySeries(group);
         const at = seriesIndex * SUM_FIELDS;
         const requests = sums[at + SUM.requests]!;
         if (requests === 0) continue;
-        const lines = group.lines ??= group.seriesText.split('\n');
-        const [, provider, model, operation, isError, propertiesJson] = JSON.parse(lines[seriesIndex]!) as SeriesTuple;
+        const { provider, model, operation, isError, propertiesJson } = series;
         const seed = seedEntry(seeds, seedKey(provider, model, operation, isError, propertiesJson), { provider, model, operation, propertiesJson });
         seed.requests += requests;
         if (isError) seed.errors += requests;
@@ -102,7 +97,7 @@ function sumBySeries(group: UnfoldedGroup): Float64Array {
   const { calls, fresh } = group;
   let seriesCount = 0;
   for (let index = 0; index < fresh.length; index++) seriesCount = Math.max(seriesCount, calls[index * CALL_FIELDS + CALL.series]! + 1);
-  const sums = new Float64Array(Math.max(seriesCount, group.seriesUsers.length) * SUM_FIELDS);
+  const sums = new Float64Array(Math.max(seriesCount, group.series.length) * SUM_FIELDS);
   for (let seriesIndex = 0; seriesIndex < seriesCount; seriesIndex++) {
     sums[seriesIndex * SUM_FIELDS + SUM.first] = Infinity;
     sums[seriesIndex * SUM_FIELDS + SUM.last] = -Infinity;
