@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { HOURS_PER_DAY } from './aggregate.ts';
-import type { HourlySums, SeriesTuple } from './ledger-protocol.ts';
-import { callsOfBlob, UnfoldedSums } from './unfolded-sums.ts';
+import { CALL_FIELDS, type HourlySums, type SeriesTuple } from './ledger-protocol.ts';
+import { float64sOfBlob, UnfoldedSums } from './unfolded-sums.ts';
 
 /**
  * Folding: writing what the call log holds (summed in memory as UnfoldedSums) into the totals tables usage_hourly,
@@ -232,8 +232,13 @@ export class LedgerFold {
 export function foldCallLog(db: DatabaseSync): void {
   const sums = new UnfoldedSums();
   let lastSeq = 0;
-  for (const row of db.prepare('SELECT seq, series, calls, fresh FROM call_log ORDER BY seq').iterate() as Iterable<{ seq: number; series: string; calls: Uint8Array; fresh: Uint8Array }>) {
-    sums.addLogged(row.series, callsOfBlob(row.calls), row.fresh);
+  const rows = db.prepare('SELECT seq, numbers, lines, calls, fresh FROM call_log ORDER BY seq')
+    .iterate() as Iterable<{ seq: number; numbers: Uint8Array; lines: string; calls: Uint8Array; fresh: Uint8Array }>;
+  for (const row of rows) {
+    // Rows are read in the order they were written: each series' line comes with (or before) its first use.
+    const numbers = float64sOfBlob(row.numbers, 1, 'series numbers');
+    sums.learn(row.lines, numbers, false);
+    sums.add(numbers, float64sOfBlob(row.calls, CALL_FIELDS, 'calls'), row.fresh);
     lastSeq = Number(row.seq);
   }
   const committed = Number((db.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`).get() as { value: number }).value);

@@ -15,8 +15,8 @@ const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
 
 /**
  * A group commit writes where tables end: the dedup keys are ordered by span end time (calls arrive roughly in time
- * order) and the group's calls go to call_log as one row (its series as text, its calls as the bytes of the typed
- * array it travelled in). A dirty page is what a write costs in SQLite (it goes to the WAL and later back to the
+ * order) and the group's calls go to call_log as one row: the bytes of the typed arrays they travelled in (calls,
+ * which were new, the series numbers) and the text of the series the log has not named since the last fold. A dirty page is what a write costs in SQLite (it goes to the WAL and later back to the
  * file), and rows spread over a B-tree would dirty one page each. The writer sums the logged calls in memory and
  * folds them into usage_hourly, usage_daily (keyed by time, then series) and user_daily (day, then user: the users
  * list without property filters reads only this) every few seconds and before every read (sqlite-fold.ts), so a
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS usage_hourly (hour INTEGER NOT NULL, series_id INTEGE
 CREATE TABLE IF NOT EXISTS usage_daily (day INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
   PRIMARY KEY (day, series_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS user_daily (day INTEGER NOT NULL, ${USAGE_COLUMNS}, PRIMARY KEY (day, user_ref)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS call_log (seq INTEGER PRIMARY KEY, series TEXT NOT NULL, calls BLOB NOT NULL, fresh BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS call_log (seq INTEGER PRIMARY KEY, numbers BLOB NOT NULL, lines TEXT NOT NULL, calls BLOB NOT NULL, fresh BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen_0 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_1 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS parked (

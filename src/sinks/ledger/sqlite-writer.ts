@@ -1,13 +1,13 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
-import { dayText, legacySpanKey, spanIdentity, spanIdentityText, type SpanIdentity } from './aggregate.ts';
+import { dayText, legacySpanKey, spanIdentity, spanIdentityText } from './aggregate.ts';
 import { CALL, CALL_FIELDS, type GroupAnswer, type GroupRequest, type WorkerSettings } from './ledger-protocol.ts';
 import type { UsageFilter, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 import { LedgerFold, placeholders } from './sqlite-fold.ts';
 import { openConnection } from './sqlite-open.ts';
 import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
 import { LEGACY_SEEN_TABLE } from './sqlite-schema.ts';
-import { UnfoldedSums } from './unfolded-sums.ts';
+import { bytesOf, UnfoldedSums } from './unfolded-sums.ts';
 
 const KEYS_PER_STATEMENT = 400;
 /**
@@ -78,8 +78,8 @@ export class LedgerWriter {
         else this.dedupInTransaction(calls, item.start, item.end, request.legacyKeys, dedup, fresh);
       }
       if (fresh.includes(1)) {
-        this.statements.logCalls.run(this.seq + 1, this.unfolded.fullText(request.seriesNumbers),
-          new Uint8Array(calls.buffer, calls.byteOffset, calls.byteLength), fresh);
+        this.statements.logCalls.run(this.seq + 1, bytesOf(request.seriesNumbers), this.unfolded.linesToLog(request.seriesNumbers),
+          bytesOf(calls), fresh);
         logged = true;
       }
       this.statements.metaSet.run(this.seq + 1, 'commit_seq');
@@ -90,7 +90,10 @@ export class LedgerWriter {
       throw error;
     }
     this.seq++;
-    if (logged) this.unfolded.add(request.seriesNumbers, calls, fresh);
+    if (logged) {
+      this.unfolded.markLogged(request.seriesNumbers);
+      this.unfolded.add(request.seriesNumbers, calls, fresh);
+    }
     return { fresh, parked, seq: this.seq, foldedSeq: this.foldedSeq, calls };
   }
 
@@ -182,18 +185,24 @@ export class LedgerWriter {
     return { current: `seen_${current}`, older: `seen_${current === 0 ? 1 : 0}`, legacy };
   }
 
-  /** spanIdentityText of those of `identities` already in `table` (and, if asked, among the schema-1 keys). */
-  private seenIn(table: string, identities: readonly SpanIdentity[], legacyKeys: ReadonlyArray<Uint8Array | undefined> | undefined): Set<string> {
+  /**
+   * spanIdentityText of the keys already in `table` (and, if asked, among the schema-1 keys). `keys` holds end time
+   * and id hash of each span in turn.
+   */
+  private seenIn(table: string, keys: readonly number[], legacyKeys: ReadonlyArray<Uint8Array | undefined> | undefined): Set<string> {
     const seen = new Set<string>();
-    for (const [start, end] of chunks(identities.length, KEYS_PER_STATEMENT)) {
+    const count = keys.length / 2;
+    for (const [start, end] of chunks(count, KEYS_PER_STATEMENT)) {
       const rows = this.chunkStatement(`has:${table}`, end - start,
         (n) => `SELECT end_ms, id_hash FROM ${table} WHERE (end_ms, id_hash) IN (VALUES ${placeholders(n, 2)})`)
-        .all(...identityParams(identities, start, end)) as Row[];
+        .all(...keys.slice(start * 2, end * 2)) as Row[];
       for (const row of rows) seen.add(spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) }));
     }
     if (legacyKeys !== undefined && this.statements.legacySeen !== undefined) {
       legacyKeys.forEach((key, index) => {
-        if (key !== undefined && this.statements.legacySeen!.get(key) !== undefined) seen.add(spanIdentityText(identities[index]!));
+        if (key !== undefined && this.statements.legacySeen!.get(key) !== undefined) {
+          seen.add(spanIdentityText({ endMs: keys[index * 2]!, idHash: keys[index * 2 + 1]! }));
+        }
       });
     }
     return seen;
@@ -201,49 +210,63 @@ export class LedgerWriter {
 
   /**
    * Marks in `fresh` the calls [start, end) whose span was not seen before, each span once. Keys go to SQLite a
-   * chunk at a time; being ordered by end time, the inserts land at the tail of the current generation.
+   * chunk at a time; being ordered by end time, the inserts land at the tail of the current generation. A chunk
+   * whose every key went in is all new (the common case, told by the count of rows changed, without reading any
+   * back); otherwise (a retry, or a span twice in the chunk) the chunk is undone and its keys are inserted one by one.
    */
   private dedupInTransaction(calls: Float64Array, start: number, end: number, legacyKeys: readonly Uint8Array[] | undefined,
     dedup: DedupTables, fresh: Uint8Array): void {
-    const identities: SpanIdentity[] = [];
+    const keys: number[] = new Array((end - start) * 2);
     for (let index = start; index < end; index++) {
-      identities.push({ endMs: calls[index * CALL_FIELDS + CALL.endMs]!, idHash: calls[index * CALL_FIELDS + CALL.idHash]! });
+      keys[(index - start) * 2] = calls[index * CALL_FIELDS + CALL.endMs]!;
+      keys[(index - start) * 2 + 1] = calls[index * CALL_FIELDS + CALL.idHash]!;
     }
-    const seenBefore = this.seenIn(dedup.older, identities, dedup.legacy && legacyKeys !== undefined ? legacyKeys.slice(start, end) : undefined);
+    const seenBefore = this.seenIn(dedup.older, keys, dedup.legacy && legacyKeys !== undefined ? legacyKeys.slice(start, end) : undefined);
     const candidates: number[] = [];
-    for (let offset = 0; offset < identities.length; offset++) {
+    for (let offset = 0; offset < end - start; offset++) {
       // Text keys only when there is something to compare with: retries are the exception.
-      if (seenBefore.size === 0 || !seenBefore.has(spanIdentityText(identities[offset]!))) candidates.push(offset);
+      if (seenBefore.size === 0 || !seenBefore.has(spanIdentityText({ endMs: keys[offset * 2]!, idHash: keys[offset * 2 + 1]! }))) {
+        candidates.push(offset);
+      }
     }
     for (const [from, to] of chunks(candidates.length, KEYS_PER_STATEMENT)) {
-      const batch = candidates.slice(from, to).map((offset) => identities[offset]!);
-      const rows = this.chunkStatement(`insert:${dedup.current}`, batch.length,
-        (n) => `INSERT INTO ${dedup.current} (end_ms, id_hash) VALUES ${placeholders(n, 2)} ON CONFLICT DO NOTHING RETURNING end_ms, id_hash`)
-        .all(...identityParams(batch, 0, batch.length)) as Row[];
-      if (rows.length === batch.length) {
-        // Every key went in: all new (a key twice in the chunk would have made one insert fail).
+      const params: number[] = new Array((to - from) * 2);
+      for (let index = from; index < to; index++) {
+        params[(index - from) * 2] = keys[candidates[index]! * 2]!;
+        params[(index - from) * 2 + 1] = keys[candidates[index]! * 2 + 1]!;
+      }
+      this.statements.savepoint.run();
+      const { changes } = this.chunkStatement(`insert:${dedup.current}`, to - from,
+        (n) => `INSERT INTO ${dedup.current} (end_ms, id_hash) VALUES ${placeholders(n, 2)} ON CONFLICT DO NOTHING`)
+        .run(...params);
+      if (Number(changes) === to - from) {
+        this.statements.release.run();
         for (let index = from; index < to; index++) fresh[start + candidates[index]!] = 1;
         continue;
       }
-      const inserted = new Set(rows.map((row) => spanIdentityText({ endMs: Number(row.end_ms), idHash: Number(row.id_hash) })));
+      this.statements.rollbackToSavepoint.run();
+      this.statements.release.run();
+      const insertOne = this.chunkStatement(`insert:${dedup.current}`, 1,
+        () => `INSERT INTO ${dedup.current} (end_ms, id_hash) VALUES (?, ?) ON CONFLICT DO NOTHING`);
       for (let index = from; index < to; index++) {
-        // delete: a span repeated within the batch is fresh once.
-        if (inserted.delete(spanIdentityText(identities[candidates[index]!]!))) fresh[start + candidates[index]!] = 1;
+        // A span repeated within the chunk goes in once: fresh once.
+        if (Number(insertOne.run(params[(index - from) * 2]!, params[(index - from) * 2 + 1]!).changes) === 1) fresh[start + candidates[index]!] = 1;
       }
     }
     if (this.parkedKeys.size === 0) return;
-    for (let offset = 0; offset < identities.length; offset++) {
+    for (let offset = 0; offset < end - start; offset++) {
       if (fresh[start + offset] === 0) continue;
-      const identity = identities[offset]!;
+      const identity = { endMs: keys[offset * 2]!, idHash: keys[offset * 2 + 1]! };
       if (this.parkedKeys.delete(spanIdentityText(identity))) this.statements.unpark.run(identity.endMs, identity.idHash);
     }
   }
 
   private parkInTransaction(records: readonly UsageRecord[], nowMs: number, dedup: DedupTables): number[] {
     const identities = records.map(spanIdentity);
+    const keys = identities.flatMap((identity) => [identity.endMs, identity.idHash]);
     const legacyKeys = dedup.legacy ? records.map((record) => legacySpanKey(record.traceId, record.spanId)) : undefined;
-    const committedBefore = this.seenIn(dedup.older, identities, legacyKeys);
-    const current = this.seenIn(dedup.current, identities, undefined);
+    const committedBefore = this.seenIn(dedup.older, keys, legacyKeys);
+    const current = this.seenIn(dedup.current, keys, undefined);
     const parked: number[] = [];
     records.forEach((record, index) => {
       const identity = identities[index]!;
@@ -298,12 +321,6 @@ export function userSpanOf(statement: StatementSync, userId: string): UserSpan |
   return { userRef: Number(row.id), firstSeenMs: Number(row.first_seen_ms), lastSeenMs: Number(row.last_seen_ms) };
 }
 
-function identityParams(identities: readonly SpanIdentity[], start: number, end: number): number[] {
-  const params: number[] = [];
-  for (let index = start; index < end; index++) params.push(identities[index]!.endMs, identities[index]!.idHash);
-  return params;
-}
-
 function prepareStatements(db: DatabaseSync) {
   const hasLegacy = db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(LEGACY_SEEN_TABLE) !== undefined;
   return {
@@ -312,7 +329,10 @@ function prepareStatements(db: DatabaseSync) {
     legacySeen: hasLegacy ? db.prepare(`SELECT 1 FROM ${LEGACY_SEEN_TABLE} WHERE span_key = ?`) : undefined,
     park: db.prepare('INSERT OR IGNORE INTO parked (end_ms, id_hash, parked_at_ms, record) VALUES (?, ?, ?, ?)'),
     unpark: db.prepare('DELETE FROM parked WHERE end_ms = ? AND id_hash = ?'),
-    logCalls: db.prepare('INSERT INTO call_log (seq, series, calls, fresh) VALUES (?, ?, ?, ?)'),
+    savepoint: db.prepare('SAVEPOINT dedup_chunk'),
+    release: db.prepare('RELEASE dedup_chunk'),
+    rollbackToSavepoint: db.prepare('ROLLBACK TO dedup_chunk'),
+    logCalls: db.prepare('INSERT INTO call_log (seq, numbers, lines, calls, fresh) VALUES (?, ?, ?, ?, ?)'),
     userSpan: db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?'),
   };
 }

@@ -21,8 +21,8 @@ export class UnfoldedSums {
   /** Series-hour entries held, i.e. the rows the next fold upserts into usage_hourly. */
   entries = 0;
   private lines = new Map<number, string>();
-  /** Lines of logged groups (addLogged) and the negative numbers they were given. */
-  private readonly numberOfLine = new Map<string, number>();
+  /** Series whose line the call log holds (since the last fold). */
+  private readonly logged = new Set<number>();
 
   /**
    * Learns the lines of the series a group sends for the first time. Called for every group, before its commit, so
@@ -36,16 +36,23 @@ export class UnfoldedSums {
     }
   }
 
-  /** The full line of each series of a group, joined by '\n' (what the call log keeps). */
-  fullText(numbers: Float64Array): string {
+  /**
+   * What the call log keeps of a group's series: the line of each series not logged since the last fold, '' for
+   * the others (an earlier row of the log has their line), joined by '\n'. Call markLogged once the row is committed.
+   */
+  linesToLog(numbers: Float64Array): string {
     const lines: string[] = [];
-    for (const number of numbers) lines.push(this.lineOf(number));
+    for (const number of numbers) lines.push(this.logged.has(number) ? '' : this.lineOf(number));
     return lines.join('\n');
+  }
+
+  markLogged(numbers: Float64Array): void {
+    for (const number of numbers) this.logged.add(number);
   }
 
   /** Adds the calls of one group marked in `fresh`. */
   add(numbers: Float64Array, calls: Float64Array, fresh: Uint8Array): void {
-    const ofGroupIndex: Array<UnfoldedSeries | undefined> = [];
+    const ofGroupIndex: Array<UnfoldedSeries | undefined> = new Array(numbers.length).fill(undefined);
     for (let index = 0; index < fresh.length; index++) {
       if (fresh[index] === 0) continue;
       const at = index * CALL_FIELDS;
@@ -64,26 +71,11 @@ export class UnfoldedSums {
     }
   }
 
-  /** Adds the calls of a call_log row (at open, after a stop between folds), whose lines are all in `seriesText`. */
-  addLogged(seriesText: string, calls: Float64Array, fresh: Uint8Array): void {
-    const lines = seriesText.split('\n');
-    const numbers = new Float64Array(lines.length);
-    lines.forEach((line, index) => {
-      // The log keeps lines, not numbers: the same line gets the same (negative, so never a main-thread) number.
-      let number = this.numberOfLine.get(line);
-      if (number === undefined) {
-        number = -(this.numberOfLine.size + 1);
-        this.numberOfLine.set(line, number);
-        this.lines.set(number, line);
-      }
-      numbers[index] = number;
-    });
-    this.add(numbers, calls, fresh);
-  }
-
+  /** After a fold: the sums are in the totals tables and the log is empty. */
   clear(): void {
     this.bySeries.clear();
     this.entries = 0;
+    this.logged.clear();
   }
 
   private lineOf(number: number): string {
@@ -137,12 +129,16 @@ export function addHourlySums(into: HourlySums, from: HourlySums): void {
   if (from.lastSeenMs > into.lastSeenMs) into.lastSeenMs = from.lastSeenMs;
 }
 
-/** The calls of a group's bytes as stored in call_log (a copy: SQLite's blob need not be 8-byte aligned). */
-export function callsOfBlob(blob: Uint8Array): Float64Array {
-  if (blob.byteLength % (CALL_FIELDS * 8) !== 0) {
-    throw new Error(`a call_log row holds ${blob.byteLength} bytes, not a whole number of calls of ${CALL_FIELDS * 8}`);
+/** Numbers stored as a blob in call_log, copied out (SQLite's blob need not be 8-byte aligned). */
+export function float64sOfBlob(blob: Uint8Array, perItem: number, what: string): Float64Array {
+  if (blob.byteLength % (perItem * 8) !== 0) {
+    throw new Error(`a call_log row holds ${blob.byteLength} bytes of ${what}, not a whole number of ${perItem * 8}-byte items`);
   }
   const copy = new Uint8Array(blob.byteLength);
   copy.set(blob);
   return new Float64Array(copy.buffer);
+}
+
+export function bytesOf(numbers: Float64Array): Uint8Array {
+  return new Uint8Array(numbers.buffer, numbers.byteOffset, numbers.byteLength);
 }
