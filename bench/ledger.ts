@@ -1,55 +1,142 @@
 /**
  * The ledger's cost and size.
- *   node bench/ledger.ts [--spans 1000000] [--users 10000] [--days 30] [--http-batches 120]
- * 1. Ingest through the real processor over HTTP (fixture batches of 512 spans, official protobuf bytes), with
- *    LEDGER=off and LEDGER=sqlite in the same run, alternated, 4 exports in flight: spans/s and the ratio.
+ *   node bench/ledger.ts [--rounds 3] [--exports 600] [--in-flight 4] [--spans 1000000] [--users 10000] [--days 30]
+ * 1. Ingest through the real processor over HTTP (fixture exports of 512 spans from 1,000 users, official protobuf
+ *    bytes), LEDGER=off and LEDGER=sqlite alternated in each round, each a fresh processor in its own process:
+ *    - cold: the first `exports` exports, every user and series new to the processor;
+ *    - warm: as many again (new spans, the same users), the steady state of a processor that has run a while;
+ *    - fold: right after the warm pass, GET /api/users, which waits until the writer has folded what it logged
+ *      (folds otherwise run every few seconds, beside the commits): the rest of the ledger's work for those calls.
+ *    Spans/s (wall), the processor's CPU per 1,000 spans by thread (Linux /proc), medians over rounds, and the on/off
+ *    ratios. The benchmark client shares the machine's cores with the processor, as a Collector on the same host would.
  * 2. The ledger alone, in process: 1,000,000 priced calls across 10,000 users spread over `days` days, committed in
  *    exports of 512; calls/s and the size of the database on disk.
  */
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeBatch, serializeProtobuf } from './fixtures.ts';
-import { startProcessor } from '../test/helpers/processor.ts';
+import { startProcessor, type RunningProcessor } from '../test/helpers/processor.ts';
 import type { PricedUsage } from '../src/pricing/priced-usage.ts';
 import { NO_TOKENS } from '../src/sources/usage-record.ts';
 import { SqliteLedger } from '../src/sinks/ledger/sqlite-ledger.ts';
 
 const { values } = parseArgs({
   options: {
+    rounds: { type: 'string', default: '3' },
+    exports: { type: 'string', default: '600' },
+    'in-flight': { type: 'string', default: '4' },
     spans: { type: 'string', default: '1000000' },
     users: { type: 'string', default: '10000' },
     days: { type: 'string', default: '30' },
-    'http-batches': { type: 'string', default: '120' },
   },
 });
+const ROUNDS = Number(values.rounds);
+const EXPORTS = Number(values.exports);
+const IN_FLIGHT = Number(values['in-flight']);
 const SPANS = Number(values.spans);
 const USERS = Number(values.users);
 const DAYS = Number(values.days);
-const HTTP_BATCHES = Number(values['http-batches']);
+const SPANS_PER_EXPORT = 512;
 
-async function httpIngest(ledger: 'off' | 'sqlite', bodies: readonly Uint8Array[], spansPerBody: number): Promise<number> {
+/** CPU milliseconds by thread name of a process (Linux); empty where /proc is missing. */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const dir = `/proc/${pid}/task`;
+  if (!existsSync(dir)) return out;
+  const ticksToMs = 10; // USER_HZ is 100 on Linux
+  for (const task of readdirSync(dir)) {
+    try {
+      const stat = readFileSync(`${dir}/${task}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // The writer thread is the only worker thread; V8's helpers are "V8Worker"; the rest is the main thread.
+      const key = name === 'WorkerThread' ? 'writer' : name.startsWith('V8') ? 'v8 helpers' : 'main';
+      out.set(key, (out.get(key) ?? 0) + (Number(fields[11]) + Number(fields[12])) * ticksToMs);
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return out;
+}
+
+interface Pass {
+  spansPerSecond: number;
+  /** CPU ms per 1,000 spans by thread. */
+  cpu: Map<string, number>;
+}
+
+async function sendAll(processor: RunningProcessor, bodies: readonly Uint8Array[]): Promise<Pass> {
+  const post = (body: Uint8Array) => fetch(`${processor.url}/v1/traces`, {
+    method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' },
+  }).then(async (response) => {
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`export answered ${response.status}`);
+  });
+  const pid = processor.child.pid!;
+  const cpuBefore = threadCpuMs(pid);
+  const started = performance.now();
+  let next = 0;
+  const sender = async () => { while (next < bodies.length) await post(bodies[next++]!); };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
+  const seconds = (performance.now() - started) / 1000;
+  return { spansPerSecond: (bodies.length * SPANS_PER_EXPORT) / seconds, cpu: cpuPerThousand(cpuBefore, threadCpuMs(pid), bodies.length) };
+}
+
+function cpuPerThousand(before: Map<string, number>, after: Map<string, number>, exports: number): Map<string, number> {
+  const per = new Map<string, number>();
+  for (const [key, ms] of after) per.set(key, ((ms - (before.get(key) ?? 0)) * 1000) / (exports * SPANS_PER_EXPORT));
+  return per;
+}
+
+interface Round {
+  cold: Pass;
+  warm: Pass;
+  /** The warm pass with the fold after it counted in: spans/s and CPU. */
+  warmWithFold: Pass;
+  foldMs: number;
+}
+
+async function httpRound(ledger: 'off' | 'sqlite', cold: readonly Uint8Array[], warm: readonly Uint8Array[]): Promise<Round> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
   const processor = await startProcessor({ LEDGER: ledger, DATA_DIR: dataDir, LOG_LEVEL: 'error', MAX_USERS: '100000' });
   try {
-    const post = (body: Uint8Array) => fetch(`${processor.url}/v1/traces`, {
-      method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' },
-    }).then(async (response) => {
-      await response.arrayBuffer();
-      if (response.status !== 200) throw new Error(`export answered ${response.status}`);
-    });
-    for (const body of bodies.slice(0, 10)) await post(body); // warm-up
+    const coldPass = await sendAll(processor, cold);
+    const pid = processor.child.pid!;
+    const cpuBefore = threadCpuMs(pid);
     const started = performance.now();
-    let next = 0;
-    const worker = async () => { while (next < bodies.length) await post(bodies[next++]!); };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-    const seconds = (performance.now() - started) / 1000;
-    return (bodies.length * spansPerBody) / seconds;
+    const warmPass = await sendAll(processor, warm);
+    const ackedMs = performance.now() - started;
+    let foldMs = 0;
+    if (ledger === 'sqlite') {
+      const foldStarted = performance.now();
+      const response = await fetch(`${processor.url}/api/users?limit=1`);
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`/api/users answered ${response.status}`);
+      foldMs = performance.now() - foldStarted;
+    }
+    const warmWithFold = {
+      spansPerSecond: (warm.length * SPANS_PER_EXPORT) / ((ackedMs + foldMs) / 1000),
+      cpu: cpuPerThousand(cpuBefore, threadCpuMs(pid), warm.length),
+    };
+    return { cold: coldPass, warm: warmPass, warmWithFold, foldMs };
   } finally {
     await processor.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function median(list: readonly number[]): number {
+  const sorted = [...list].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function cpuText(passes: readonly Pass[]): string {
+  const keys = ['main', 'writer', 'v8 helpers'].filter((key) => passes.some((pass) => (pass.cpu.get(key) ?? 0) > 0));
+  if (keys.length === 0) return 'n/a';
+  const parts = keys.map((key) => `${key} ${median(passes.map((pass) => pass.cpu.get(key) ?? 0)).toFixed(1)}`);
+  const total = median(passes.map((pass) => [...pass.cpu.values()].reduce((sum, ms) => sum + ms, 0)));
+  return `${total.toFixed(1)} (${parts.join(', ')})`;
 }
 
 function pricedCalls(count: number, users: number, days: number, seed: number): PricedUsage[] {
@@ -104,17 +191,31 @@ function directoryBytes(dir: string): number {
 }
 
 async function main(): Promise<void> {
-  console.log(`# bench/ledger.ts on Node ${process.version}`);
-  const bodies = Array.from({ length: HTTP_BATCHES }, (_, index) =>
-    serializeProtobuf(makeBatch({ spans: 512, users: 1000, seed: index + 1, startTimeMs: Date.now() - 3_600_000 + index * 1000 })));
-  const rates: Record<'off' | 'sqlite', number[]> = { off: [], sqlite: [] };
-  for (const ledger of ['off', 'sqlite', 'off', 'sqlite'] as const) rates[ledger].push(await httpIngest(ledger, bodies, 512));
-  const best = (list: number[]) => Math.max(...list);
-  const ratio = best(rates.sqlite) / best(rates.off);
-  console.log(`HTTP ingest, ${HTTP_BATCHES} exports x 512 spans, 4 in flight (best of 2 each):`);
-  console.log(`  LEDGER=off    ${Math.round(best(rates.off)).toLocaleString('en')} spans/s  (runs: ${rates.off.map(Math.round).join(', ')})`);
-  console.log(`  LEDGER=sqlite ${Math.round(best(rates.sqlite)).toLocaleString('en')} spans/s  (runs: ${rates.sqlite.map(Math.round).join(', ')})`);
-  console.log(`  ledger on / off = ${ratio.toFixed(2)}  (cost ${((1 - ratio) * 100).toFixed(1)}% of throughput; target < 30%)`);
+  console.log(`# bench/ledger.ts on Node ${process.version}: ${ROUNDS} rounds, ${EXPORTS} exports x ${SPANS_PER_EXPORT} spans per pass, ${IN_FLIGHT} in flight`);
+  // One export per second of span time, the warm pass after the cold one: time moves on as it does in production.
+  const start = Date.now() - 2 * EXPORTS * 1000;
+  const bodiesFrom = (firstSeed: number, firstSecond: number) => Array.from({ length: EXPORTS }, (_, index) => serializeProtobuf(makeBatch({
+    spans: SPANS_PER_EXPORT, users: 1000, seed: firstSeed + index, startTimeMs: start + (firstSecond + index) * 1000,
+  })));
+  const cold = bodiesFrom(1, 0);
+  const warm = bodiesFrom(1_000_001, EXPORTS);
+  const rounds: Record<'off' | 'sqlite', Round[]> = { off: [], sqlite: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const ledger of ['off', 'sqlite'] as const) rounds[ledger].push(await httpRound(ledger, cold, warm));
+  }
+  const rate = (ledger: 'off' | 'sqlite', pass: 'cold' | 'warm' | 'warmWithFold') => median(rounds[ledger].map((round) => round[pass].spansPerSecond));
+  console.log('HTTP ingest (spans/s, wall, median; CPU ms per 1,000 spans by thread):');
+  console.log('| pass | LEDGER=off spans/s | LEDGER=sqlite spans/s | on/off | CPU off | CPU on |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [pass, label] of [['cold', 'cold (new users)'], ['warm', 'warm (known users)'], ['warmWithFold', 'warm, fold included']] as const) {
+    const off = rate('off', pass === 'warmWithFold' ? 'warm' : pass);
+    const on = rate('sqlite', pass);
+    console.log(`| ${label} | ${Math.round(off).toLocaleString('en')} | ${Math.round(on).toLocaleString('en')} | ${(on / off).toFixed(2)} | ` +
+      `${cpuText(rounds.off.map((round) => round[pass === 'warmWithFold' ? 'warm' : pass]))} | ${cpuText(rounds.sqlite.map((round) => round[pass]))} |`);
+  }
+  console.log(`fold after the warm pass (${(EXPORTS * SPANS_PER_EXPORT).toLocaleString('en')} calls): ${median(rounds.sqlite.map((round) => round.foldMs)).toFixed(0)} ms (median)`);
+  console.log(`rounds (spans/s, off/on): cold ${rounds.off.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')} / ${rounds.sqlite.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')}; ` +
+    `warm ${rounds.off.map((r) => Math.round(r.warm.spansPerSecond)).join(' ')} / ${rounds.sqlite.map((r) => Math.round(r.warm.spansPerSecond)).join(' ')}`);
 
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-ledger-size-'));
   try {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
 import { canonicalProperties, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
@@ -351,7 +352,7 @@ describe('SqliteLedger', () => {
   });
 });
 
-describe('ledger schema 2: day/hour split, the usage log, migration from schema 1', () => {
+describe('ledger schema 3: day/hour split, the call log, migrations from schemas 1 and 2', () => {
   const DAY = 24 * HOUR;
 
   it('reads whole days from the daily rows and only the ragged edges by hour', () => {
@@ -420,6 +421,93 @@ describe('ledger schema 2: day/hour split, the usage log, migration from schema 
     const reopened = openLedger(dir);
     assert.deepEqual(reopened.seedUser('f'), seed);
     await reopened.close();
+  });
+
+  it('folds what the call log held at a kill -9, series named once per fold included', () => {
+    const dir = tempDir();
+    // A separate process commits two groups (the second names known series by number only) and dies before a fold.
+    const script = `
+      import { SqliteLedger } from ${JSON.stringify(new URL('../../src/sinks/ledger/sqlite-ledger.ts', import.meta.url).href)};
+      import { priced } from ${JSON.stringify(new URL('./records.ts', import.meta.url).href)};
+      const ledger = new SqliteLedger({ dataDir: process.argv[2], dedupWindowHours: 24, synchronous: 'normal' });
+      await ledger.commit([priced({ userId: 'k1', costNanoUsd: 5 }), priced({ userId: 'k2', costNanoUsd: 7, isError: true })]);
+      await ledger.commit([priced({ userId: 'k1', costNanoUsd: 11 }), priced({ userId: 'k3', costNanoUsd: 13 })]);
+      process.kill(process.pid, 'SIGKILL');`;
+    const scriptPath = join(tempDir(), 'commit-then-die.mjs');
+    writeFileSync(scriptPath, script);
+    const child = spawnSync(process.execPath, [scriptPath, dir], { encoding: 'utf8' });
+    assert.equal(child.signal, 'SIGKILL', child.stderr);
+    const raw = new DatabaseSync(join(dir, 'ledger.sqlite'));
+    const logged = raw.prepare('SELECT lines FROM call_log ORDER BY seq').all() as Array<{ lines: string }>;
+    raw.close();
+    assert.equal(logged.length, 2, 'both groups were in the log, not folded');
+    assert.deepEqual(logged[1]!.lines.split('\n').map((line) => line === '' ? '' : (JSON.parse(line) as string[])[0]), ['', 'k3'],
+      'the second row names only the series the first did not');
+    return (async () => {
+      const ledger = openLedger(dir);
+      const page = await ledger.users(ALL_TIME);
+      assert.deepEqual(page.users.map((user) => [user.userId, user.requests, user.errors, user.costNanoUsd]),
+        [['k1', 2, 0, 16], ['k2', 1, 1, 7], ['k3', 1, 0, 13]]);
+      assert.deepEqual(ledger.seedUser('k1').map((series) => [series.requests, series.costNanoUsd]), [[2, 16]]);
+      await ledger.close();
+    })();
+  });
+
+  it('upgrades a schema-2 ledger: the unfolded usage log is folded and replaced by the call log', async () => {
+    const dir = tempDir();
+    const db = new DatabaseSync(join(dir, 'ledger.sqlite'));
+    const usage = `user_ref INTEGER NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced_requests INTEGER NOT NULL,
+      input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,
+      reasoning_tokens INTEGER NOT NULL, cost_nano_usd INTEGER NOT NULL, duration_us INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,
+      last_seen_ms INTEGER NOT NULL`;
+    db.exec(`
+      CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE property_sets (id INTEGER PRIMARY KEY, json TEXT NOT NULL UNIQUE);
+      CREATE TABLE users (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL UNIQUE, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);
+      CREATE TABLE series (id INTEGER PRIMARY KEY, user_ref INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+        operation TEXT NOT NULL, is_error INTEGER NOT NULL, property_set INTEGER NOT NULL,
+        UNIQUE (user_ref, provider, model, operation, is_error, property_set));
+      CREATE TABLE usage_hourly (hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${usage}, PRIMARY KEY (hour, series_id)) WITHOUT ROWID;
+      CREATE TABLE usage_daily (day INTEGER NOT NULL, series_id INTEGER NOT NULL, ${usage}, PRIMARY KEY (day, series_id)) WITHOUT ROWID;
+      CREATE TABLE user_daily (day INTEGER NOT NULL, ${usage}, PRIMARY KEY (day, user_ref)) WITHOUT ROWID;
+      CREATE TABLE usage_log (seq INTEGER PRIMARY KEY, hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${usage});
+      CREATE INDEX usage_log_by_user ON usage_log (user_ref);
+      CREATE TABLE seen_0 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
+      CREATE TABLE seen_1 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
+      CREATE TABLE parked (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, parked_at_ms INTEGER NOT NULL, record TEXT NOT NULL,
+        PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
+      PRAGMA user_version = 2;`);
+    const at = Date.UTC(2026, 10, 20, 10, 30);
+    const hour = Math.floor(at / HOUR);
+    const day = Math.floor(hour / 24);
+    const committed = priced({ userId: 'two', endTimeMs: at });
+    const { endMs, idHash } = spanIdentity(committed);
+    db.prepare(`INSERT INTO meta VALUES ('dedup_current', 0), ('dedup_rotated_ms', ?), ('legacy_seen_until_ms', 0), ('commit_seq', 9)`).run(at);
+    db.prepare(`INSERT INTO property_sets VALUES (1, '{"plan":"pro"}')`).run();
+    db.prepare('INSERT INTO users VALUES (1, ?, ?, ?)').run('two', at - 60_000, at - 60_000);
+    db.prepare(`INSERT INTO series VALUES (1, 1, 'openai', 'gpt-4o-mini', 'chat', 0, 1)`).run();
+    // Folded: 2 calls. Still in the log: 1 call, later in the same hour.
+    for (const [table, key] of [['usage_hourly', hour], ['usage_daily', day]] as const) {
+      db.prepare(`INSERT INTO ${table} VALUES (?, 1, 1, 2, 0, 0, 200, 100, 0, 0, 0, 90000, 500000, ?, ?)`).run(key, at - 60_000, at - 60_000);
+    }
+    db.prepare('INSERT INTO user_daily VALUES (?, 1, 2, 0, 0, 200, 100, 0, 0, 0, 90000, 500000, ?, ?)').run(day, at - 60_000, at - 60_000);
+    db.prepare('INSERT INTO usage_log VALUES (1, ?, 1, 1, 1, 0, 0, 100, 50, 0, 0, 0, 45000, 250000, ?, ?)').run(hour, at, at);
+    db.prepare('INSERT INTO seen_0 VALUES (?, ?)').run(endMs, idHash);
+    db.close();
+
+    const ledger = openLedger(dir, () => at + HOUR);
+    const [two] = (await ledger.users(ALL_TIME)).users;
+    assert.deepEqual([two?.userId, two?.requests, two?.costNanoUsd, two?.lastSeenMs], ['two', 3, 135_000, at]);
+    assert.deepEqual(ledger.seedUser('two').map((series) => [series.requests, series.costNanoUsd]), [[3, 135_000]]);
+    assert.deepEqual(await ledger.commit([{ ...committed }]), [], 'its dedup keys still count');
+    await ledger.commit([priced({ userId: 'two', endTimeMs: at })]);
+    assert.equal((await ledger.user('two', { fromMs: undefined, toMs: undefined, properties: [] }))?.totals?.requests, 4);
+    await ledger.close();
+    const raw = new DatabaseSync(join(dir, 'ledger.sqlite'));
+    const tables = (raw.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('usage_log', 'call_log')`).all() as Array<{ name: string }>)
+      .map((row) => row.name);
+    assert.deepEqual([tables, (raw.prepare('PRAGMA user_version').get() as { user_version: number }).user_version], [['call_log'], 3]);
+    raw.close();
   });
 
   it('upgrades a schema-1 ledger: totals, users, parked calls and dedup keys carry over', async () => {

@@ -67,11 +67,14 @@ export class GroupSeriesNumbering {
     const userId = ledgerUserId(record);
     const { provider, model, operation, isError, properties } = record;
     let hash = hashText(hashText(hashText(hashText(isError ? 0x9e3779b9 : 0x85ebca6b, userId), provider), model), operation);
+    // Properties hashed pair by pair and added up, so that their order does not matter (the set is the series).
+    let propertiesHash = 0;
     let propertyCount = 0;
     for (const name in properties) {
-      hash = hashText(hashText(hash, name), properties[name]!);
+      propertiesHash = (propertiesHash + hashText(hashText(0x3c6ef372, name), properties[name]!)) | 0;
       propertyCount++;
     }
+    hash = Math.imul(hash ^ propertiesHash, 0x01000193);
     // 30 bits: a small integer (Smi) even with pointer compression, so the map key is not a boxed number.
     hash &= 0x3fffffff;
     const first = this.known.get(hash);
