@@ -6,9 +6,9 @@ import { float64sOfBlob, UnfoldedSums } from './unfolded-sums.ts';
 /**
  * Folding: writing what the call log holds (summed in memory as UnfoldedSums) into the totals tables usage_hourly,
  * usage_daily and user_daily and into the users' first and last seen, then emptying the log, inside the caller's
- * transaction. Each table gets one upsert per key, sent in key order and many rows per statement, so a fold costs
- * about one row per active series and hour, however many commits it covers. Series, users and property sets get
- * their integer ids here, not on the commit path.
+ * transaction. The fold's rows (one per series and hour, however many commits fed it) go into SQLite once, into a
+ * table in memory, many rows per statement; each totals table is then upserted from it by one SQL statement, in key
+ * order. Series, users and property sets get their integer ids here, not on the commit path.
  */
 
 const ROWS_PER_STATEMENT = 64;
@@ -34,12 +34,10 @@ interface SeriesRef {
   readonly isError: boolean;
 }
 
-/** Sums of one key of a totals table, with the errors split out (a series is all errors or none). */
-interface KeyedRow {
-  /** The table's key columns, in order. */
-  readonly key: readonly number[];
-  /** The key as one number, for sorting. */
-  readonly order: number;
+/** One series' sums in one hour, with the errors split out (a series is all errors or none). */
+interface FoldRow {
+  /** hour, series id, user id */
+  readonly key: readonly [number, number, number];
   requests: number;
   errors: number;
   unpricedRequests: number;
@@ -54,8 +52,7 @@ interface KeyedRow {
   lastSeenMs: number;
 }
 
-/** Day and hour numbers fit in these (days until the year 2149, hours until 2089), so keys are safe integers. */
-const DAY_RANGE = 65_536;
+/** Hour numbers fit in this (hours until the year 2089), so series id x range + hour is a safe integer. */
 const HOUR_RANGE = 1_048_576;
 
 /** A map of ids in two generations, so that a full cache keeps its recent entries instead of starting empty. */
@@ -104,30 +101,24 @@ export class LedgerFold {
    */
   write(sums: UnfoldedSums, throughSeq: number): void {
     // Keyed by ids, not by number: two numbers can stand for one series (the main thread renumbers after forgetting
-    // its series), and many series share a user.
-    const hourly = new Map<number, KeyedRow>();
-    const daily = new Map<number, KeyedRow>();
-    const userDaily = new Map<number, KeyedRow>();
+    // its series).
+    const hourly = new Map<number, FoldRow>();
     const userSpans = new Map<number, { first: number; last: number }>();
     for (const { line, hours } of sums.bySeries.values()) {
       const { seriesId, userRef, isError } = this.seriesRef(line);
       let span = userSpans.get(userRef);
       if (span === undefined) userSpans.set(userRef, span = { first: Infinity, last: -Infinity });
       for (const hourSums of hours.values()) {
-        const errors = isError ? hourSums.requests : 0;
         const { hour } = hourSums;
-        const day = Math.floor(hour / HOURS_PER_DAY);
-        addKeyed(hourly, seriesId * HOUR_RANGE + hour, [hour, seriesId, userRef], hourSums, errors);
-        addKeyed(daily, seriesId * DAY_RANGE + day, [day, seriesId, userRef], hourSums, errors);
-        addKeyed(userDaily, userRef * DAY_RANGE + day, [day, userRef], hourSums, errors);
+        addRow(hourly, seriesId * HOUR_RANGE + hour, [hour, seriesId, userRef], hourSums, isError ? hourSums.requests : 0);
         if (hourSums.firstSeenMs < span.first) span.first = hourSums.firstSeenMs;
         if (hourSums.lastSeenMs > span.last) span.last = hourSums.lastSeenMs;
       }
     }
     this.widenUsers(userSpans);
-    this.upsert('usage_hourly', 'hour, series_id, user_ref', 'hour, series_id', hourly);
-    this.upsert('usage_daily', 'day, series_id, user_ref', 'day, series_id', daily);
-    this.upsert('user_daily', 'day, user_ref', 'day, user_ref', userDaily);
+    // The rows go into SQLite once (a table in memory); the three totals tables are summed from it in SQL.
+    this.insertRows(hourly);
+    for (const statement of this.statements.foldRows) statement.run();
     this.statements.deleteLog.run(throughSeq);
     this.statements.metaSet.run(throughSeq, 'folded_seq');
   }
@@ -138,11 +129,10 @@ export class LedgerFold {
     this.propertySetIds.clear();
   }
 
-  /** Rows sorted by key, so that each statement writes to neighbouring B-tree pages. */
-  private upsert(table: string, keyColumns: string, conflictColumns: string, keyed: Map<number, KeyedRow>): void {
-    if (keyed.size === 0) return;
-    const rows = [...keyed.values()].sort((a, b) => a.order - b.order);
-    const columnCount = rows[0]!.key.length + USAGE_VALUE_COUNT;
+  /** The fold's rows into the in-memory table fold_rows, many per statement. */
+  private insertRows(keyed: Map<number, FoldRow>): void {
+    const rows = [...keyed.values()];
+    const columnCount = 3 + USAGE_VALUE_COUNT;
     for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
       const end = Math.min(rows.length, start + ROWS_PER_STATEMENT);
       const values: SQLInputValue[] = new Array((end - start) * columnCount);
@@ -163,9 +153,8 @@ export class LedgerFold {
         values[at++] = row.firstSeenMs;
         values[at++] = row.lastSeenMs;
       }
-      this.chunkStatement(`${table}:${end - start}`, () => `INSERT INTO ${table} (${keyColumns}, ${USAGE_VALUES})
-        VALUES ${placeholders(end - start, columnCount)} ON CONFLICT (${conflictColumns}) DO UPDATE SET ${UPSERT_USAGE_SET}`)
-        .run(...values);
+      this.chunkStatement(`rows:${end - start}`, () => `INSERT INTO temp.fold_rows (hour, series_id, user_ref, ${USAGE_VALUES})
+        VALUES ${placeholders(end - start, columnCount)}`).run(...values);
     }
   }
 
@@ -245,11 +234,11 @@ export function foldCallLog(db: DatabaseSync): void {
   new LedgerFold(db).write(sums, Math.max(lastSeq, committed));
 }
 
-function addKeyed(rows: Map<number, KeyedRow>, order: number, key: readonly number[], sums: HourlySums, errors: number): void {
-  const row = rows.get(order);
+function addRow(rows: Map<number, FoldRow>, id: number, key: FoldRow['key'], sums: HourlySums, errors: number): void {
+  const row = rows.get(id);
   if (row === undefined) {
-    rows.set(order, {
-      key, order, requests: sums.requests, errors, unpricedRequests: sums.unpricedRequests, inputTokens: sums.inputTokens,
+    rows.set(id, {
+      key, requests: sums.requests, errors, unpricedRequests: sums.unpricedRequests, inputTokens: sums.inputTokens,
       outputTokens: sums.outputTokens, cacheReadTokens: sums.cacheReadTokens, cacheWriteTokens: sums.cacheWriteTokens,
       reasoningTokens: sums.reasoningTokens, costNanoUsd: sums.costNanoUsd, durationMicros: sums.durationMicros,
       firstSeenMs: sums.firstSeenMs, lastSeenMs: sums.lastSeenMs,
@@ -275,8 +264,32 @@ export function placeholders(rows: number, columns: number): string {
   return Array(rows).fill(`(${Array(columns).fill('?').join(', ')})`).join(', ');
 }
 
+const ROW_SUMS = `SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens),
+  SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_nano_usd), SUM(duration_us),
+  MIN(first_seen_ms), MAX(last_seen_ms)`;
+
 function prepareStatements(db: DatabaseSync) {
+  // Rows of one fold, one per series and hour; in memory (temp_store), emptied by every fold.
+  db.exec(`CREATE TEMP TABLE IF NOT EXISTS fold_rows (hour INTEGER NOT NULL, series_id INTEGER NOT NULL, user_ref INTEGER NOT NULL,
+    requests INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced_requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL, cost_nano_usd INTEGER NOT NULL, duration_us INTEGER NOT NULL,
+    first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL)`);
   return {
+    // In key order, so that each table is written at neighbouring B-tree pages. WHERE true: without it SQLite would
+    // read ON CONFLICT as part of the SELECT.
+    foldRows: [
+      db.prepare(`INSERT INTO usage_hourly (hour, series_id, user_ref, ${USAGE_VALUES})
+        SELECT hour, series_id, user_ref, ${USAGE_VALUES} FROM temp.fold_rows WHERE true ORDER BY hour, series_id
+        ON CONFLICT (hour, series_id) DO UPDATE SET ${UPSERT_USAGE_SET}`),
+      db.prepare(`INSERT INTO usage_daily (day, series_id, user_ref, ${USAGE_VALUES})
+        SELECT hour / ${HOURS_PER_DAY} AS day, series_id, user_ref, ${ROW_SUMS} FROM temp.fold_rows WHERE true
+        GROUP BY day, series_id ORDER BY day, series_id ON CONFLICT (day, series_id) DO UPDATE SET ${UPSERT_USAGE_SET}`),
+      db.prepare(`INSERT INTO user_daily (day, user_ref, ${USAGE_VALUES})
+        SELECT hour / ${HOURS_PER_DAY} AS day, user_ref, ${ROW_SUMS} FROM temp.fold_rows WHERE true
+        GROUP BY day, user_ref ORDER BY day, user_ref ON CONFLICT (day, user_ref) DO UPDATE SET ${UPSERT_USAGE_SET}`),
+      db.prepare('DELETE FROM temp.fold_rows'),
+    ],
     metaSet: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
     deleteLog: db.prepare('DELETE FROM call_log WHERE seq <= ?'),
     userId: db.prepare('SELECT id FROM users WHERE user_id = ?'),
