@@ -37,6 +37,24 @@ describe('numbering the series of a group commit', () => {
     assert.equal(next.numbers[0], group.numbers[1], 'a known series keeps its number');
   });
 
+  it('starts over past 50,000 known series: the writer is told, and a series then gets a new number and sends its line again', () => {
+    const numbering = new GroupSeriesNumbering();
+    numbering.begin();
+    numbering.indexOf(priced({ userId: 'first' }));
+    const before = numbering.end();
+    for (let group = 0; group < 5; group++) {
+      numbering.begin();
+      for (let index = 0; index < 10_000; index++) numbering.indexOf(priced({ userId: `u${group}-${index}` }));
+      assert.equal(numbering.end().reset, false);
+    }
+    numbering.begin();
+    assert.equal(numbering.indexOf(priced({ userId: 'first' })), 0);
+    const after = numbering.end();
+    assert.equal(after.reset, true);
+    assert.notEqual(after.numbers[0], before.numbers[0], 'numbers are never reused');
+    assert.equal(JSON.parse(after.text)[0], 'first', 'the line travels again');
+  });
+
   it('adds a user\'s answered calls to a seed from the groups between their first and last, until they are folded', () => {
     const numbering = new GroupSeriesNumbering();
     const unfolded = new UnfoldedGroups();

@@ -2,8 +2,10 @@ import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import { canonicalProperties, ledgerUserId } from './aggregate.ts';
 import type { SeriesTuple } from './ledger-protocol.ts';
 
-/** Past this many known series the lookup table starts over (between groups); it only saves work. */
+/** Past this many known series the table starts over (between groups); it only saves work. */
 const MAX_KNOWN_SERIES = 50_000;
+/** Slots of the open-addressing table: a power of two, at most 38% full. */
+const TABLE_SLOTS = 131_072;
 
 /** A series as the main thread knows it across groups. */
 export interface KnownSeries {
@@ -12,19 +14,12 @@ export interface KnownSeries {
   readonly model: string;
   readonly operation: string;
   readonly isError: boolean;
-  readonly properties: Readonly<Record<string, string>>;
   readonly propertiesJson: string;
-  readonly propertyCount: number;
   /** Unique for the ledger's life: the writer keys its sums by it. */
   readonly number: number;
   /** JSON of its SeriesTuple, sent to the writer with the first group that has the series. */
   readonly line: string;
   lineSent: boolean;
-  /** Another known series with the same hash. */
-  next: KnownSeries | undefined;
-  /** The group that last numbered it, and its index there. */
-  group: number;
-  index: number;
 }
 
 /** One group's series, by index. */
@@ -39,14 +34,25 @@ export interface GroupSeries {
 }
 
 /**
- * Numbers the distinct series of each group commit (user, provider, model, operation, status, property set). Known
- * series are kept across groups in a table keyed by a 32-bit hash of their fields and confirmed field by field, so a
- * series seen before costs a hash over its text and a few comparisons: no key text is built per call (that cost more
- * than the rest of the ledger's work on this thread), and a series' line is built and sent once.
+ * Numbers the distinct series of each group commit (user, provider, model, operation, status, property set).
+ *
+ * This runs for every call on the thread that decodes and answers exports, so it touches as little memory as it
+ * can: a call's fields are hashed into two independent 32-bit lanes (the properties pair by pair and added up, so
+ * that their order does not matter), and the 64-bit pair is looked up in an open-addressing table of typed arrays,
+ * which also hold each known series' index in the current group. A series object is read only when a group first
+ * meets it. No key text is built per call, and a series' line is built and sent once. Two different series would
+ * share a number only if both 32-bit lanes agreed: about 1 in 10^10 for a full table, against ids that are
+ * compared nowhere else (the dedup keys of the ledger rest on a 53-bit hash the same way).
  */
 export class GroupSeriesNumbering {
-  private known = new Map<number, KnownSeries>();
-  private knownCount = 0;
+  private readonly laneA = new Int32Array(TABLE_SLOTS);
+  private readonly laneB = new Int32Array(TABLE_SLOTS);
+  /** Known series index + 1 per table slot; 0 for an empty slot. */
+  private readonly slotSeries = new Int32Array(TABLE_SLOTS);
+  /** Per known series: the group that last numbered it, and its index there. */
+  private readonly groupOf = new Int32Array(MAX_KNOWN_SERIES);
+  private readonly indexInGroup = new Int32Array(MAX_KNOWN_SERIES);
+  private known: KnownSeries[] = [];
   private nextNumber = 1;
   private reset = false;
   private group = 0;
@@ -56,9 +62,10 @@ export class GroupSeriesNumbering {
   begin(): void {
     this.group++;
     this.series = [];
-    if (this.knownCount >= MAX_KNOWN_SERIES) {
-      this.known = new Map();
-      this.knownCount = 0;
+    if (this.known.length >= MAX_KNOWN_SERIES) {
+      this.slotSeries.fill(0);
+      this.groupOf.fill(0);
+      this.known = [];
       this.reset = true;
     }
   }
@@ -66,36 +73,45 @@ export class GroupSeriesNumbering {
   indexOf(record: PricedUsage): number {
     const userId = ledgerUserId(record);
     const { provider, model, operation, isError, properties } = record;
-    let hash = hashText(hashText(hashText(hashText(isError ? 0x9e3779b9 : 0x85ebca6b, userId), provider), model), operation);
-    // Properties hashed pair by pair and added up, so that their order does not matter (the set is the series).
-    let propertiesHash = 0;
-    let propertyCount = 0;
+    const lanes = LANES;
+    lanes[0] = isError ? 0x2c1b3c6d : 0x297a2d39;
+    lanes[1] = isError ? 0x7f4a7c15 : 0x27d4eb2f;
+    hashInto(lanes, userId);
+    hashInto(lanes, provider);
+    hashInto(lanes, model);
+    hashInto(lanes, operation);
+    let propertiesA = 0;
+    let propertiesB = 0;
     for (const name in properties) {
-      propertiesHash = (propertiesHash + hashText(hashText(0x3c6ef372, name), properties[name]!)) | 0;
-      propertyCount++;
+      PAIR[0] = 0x3c6ef372;
+      PAIR[1] = 0x1b873593;
+      hashInto(PAIR, name);
+      hashInto(PAIR, properties[name]!);
+      propertiesA = (propertiesA + PAIR[0]!) | 0;
+      propertiesB = (propertiesB + PAIR[1]!) | 0;
     }
-    hash = Math.imul(hash ^ propertiesHash, 0x01000193);
-    // 30 bits: a small integer (Smi) even with pointer compression, so the map key is not a boxed number.
-    hash &= 0x3fffffff;
-    const first = this.known.get(hash);
-    let series = first;
-    while (series !== undefined && !sameSeries(series, userId, record, propertyCount)) series = series.next;
-    if (series === undefined) {
+    const a = Math.imul(lanes[0]! ^ propertiesA, 0x01000193);
+    const b = Math.imul(lanes[1]! ^ propertiesB, 0x5bd1e995);
+    let slot = a & (TABLE_SLOTS - 1);
+    let known = 0;
+    while ((known = this.slotSeries[slot]!) !== 0 && (this.laneA[slot] !== a || this.laneB[slot] !== b)) slot = (slot + 1) & (TABLE_SLOTS - 1);
+    if (known === 0) {
       const propertiesJson = canonicalProperties(properties);
       const tuple: SeriesTuple = [userId, provider, model, operation, isError, propertiesJson];
-      series = {
-        userId, provider, model, operation, isError, properties, propertiesJson, propertyCount, number: this.nextNumber++,
-        line: JSON.stringify(tuple), lineSent: false, next: first, group: 0, index: 0,
-      };
-      this.known.set(hash, series);
-      this.knownCount++;
+      this.known.push({ userId, provider, model, operation, isError, propertiesJson, number: this.nextNumber++, line: JSON.stringify(tuple), lineSent: false });
+      known = this.known.length;
+      this.laneA[slot] = a;
+      this.laneB[slot] = b;
+      this.slotSeries[slot] = known;
+      this.groupOf[known - 1] = 0;
     }
-    if (series.group !== this.group) {
-      series.group = this.group;
-      series.index = this.series.length;
-      this.series.push(series);
+    const at = known - 1;
+    if (this.groupOf[at] !== this.group) {
+      this.groupOf[at] = this.group;
+      this.indexInGroup[at] = this.series.length;
+      this.series.push(this.known[at]!);
     }
-    return series.index;
+    return this.indexInGroup[at]!;
   }
 
   /** The series of the group begun last; their lines count as sent. */
@@ -113,18 +129,22 @@ export class GroupSeriesNumbering {
   }
 }
 
-function sameSeries(series: KnownSeries, userId: string, record: PricedUsage, propertyCount: number): boolean {
-  if (series.userId !== userId || series.provider !== record.provider || series.model !== record.model
-    || series.operation !== record.operation || series.isError !== record.isError || series.propertyCount !== propertyCount) return false;
-  for (const name in record.properties) {
-    if (series.properties[name] !== record.properties[name]) return false;
-  }
-  return true;
-}
+const LANES = new Int32Array(2);
+const PAIR = new Int32Array(2);
 
-/** FNV-1a over the text's UTF-16 code units, then its length (so that field boundaries count), continuing `hash`. */
-function hashText(hash: number, text: string): number {
-  let h = hash;
-  for (let index = 0; index < text.length; index++) h = Math.imul(h ^ text.charCodeAt(index), 0x01000193);
-  return Math.imul(h ^ text.length, 0x01000193) | 0;
+/**
+ * Continues two independent 32-bit lanes (FNV-1a, and a multiply-xorshift) over the text's UTF-16 code units and
+ * then its length, so that where one field ends and the next begins counts.
+ */
+function hashInto(lanes: Int32Array, text: string): void {
+  let a = lanes[0]!;
+  let b = lanes[1]!;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    a = Math.imul(a ^ code, 0x01000193);
+    b = Math.imul(b ^ code, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  lanes[0] = Math.imul(a ^ text.length, 0x01000193);
+  lanes[1] = Math.imul(b ^ text.length, 0x5bd1e995) ^ (b >>> 13);
 }
