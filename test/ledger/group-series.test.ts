@@ -37,22 +37,28 @@ describe('numbering the series of a group commit', () => {
     assert.equal(next.numbers[0], group.numbers[1], 'a known series keeps its number');
   });
 
-  it('starts over past 50,000 known series: the writer is told, and a series then gets a new number and sends its line again', () => {
+  it('starts over past 50,000 known series, even within one group: the writer is told, and every line travels again', () => {
     const numbering = new GroupSeriesNumbering();
     numbering.begin();
     numbering.indexOf(priced({ userId: 'first' }));
     const before = numbering.end();
-    for (let group = 0; group < 5; group++) {
-      numbering.begin();
-      for (let index = 0; index < 10_000; index++) numbering.indexOf(priced({ userId: `u${group}-${index}` }));
-      assert.equal(numbering.end().reset, false);
-    }
     numbering.begin();
-    assert.equal(numbering.indexOf(priced({ userId: 'first' })), 0);
+    const indexes = Array.from({ length: 60_000 }, (_, index) => numbering.indexOf(priced({ userId: `u${index}` })));
+    assert.deepEqual([indexes[0], indexes[59_999]], [0, 59_999]);
+    const again = numbering.indexOf(priced({ userId: 'u0' }));
+    assert.equal(again, 60_000, 'met again after starting over: a second index (same line)');
+    const big = numbering.end();
+    assert.equal(big.reset, true);
+    const lines = big.text.split('\n');
+    assert.equal(lines.length, 60_001);
+    assert.ok(lines.every((line) => line !== ''), 'every line is sent with the group that starts over');
+    assert.equal(lines[60_000], lines[0]);
+    numbering.begin();
+    numbering.indexOf(priced({ userId: 'first' }));
     const after = numbering.end();
-    assert.equal(after.reset, true);
+    assert.equal(after.reset, false);
     assert.notEqual(after.numbers[0], before.numbers[0], 'numbers are never reused');
-    assert.equal(JSON.parse(after.text)[0], 'first', 'the line travels again');
+    assert.equal(JSON.parse(after.text)[0], 'first', 'a series forgotten sends its line again');
   });
 
   it('adds a user\'s answered calls to a seed from the groups between their first and last, until they are folded', () => {

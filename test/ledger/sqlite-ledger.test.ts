@@ -345,6 +345,26 @@ describe('SqliteLedger', () => {
     await reopened.close();
   });
 
+  it('counts every call when the main thread starts its series over (past 50,000) inside a group commit', async () => {
+    const ledger = openLedger(':memory:');
+    const exportsOf = (round: number) => Array.from({ length: 4 }, (_, part) =>
+      Array.from({ length: 8_000 }, (_, index) => priced({ userId: `u${(part * 8_000 + index) % 30_000}`, costNanoUsd: round + 1 })));
+    // Three rounds of four concurrent exports (groups of up to 32,000 calls): 30,000 users x 2 statuses = 60,000 series.
+    for (let round = 0; round < 3; round++) {
+      const exports = exportsOf(round).map((calls) => round === 1 ? calls.map((call) => ({ ...call, isError: true })) : calls);
+      const committed = await Promise.all(exports.map((calls) => ledger.commit(calls)));
+      assert.equal(committed.reduce((sum, batch) => sum + batch.length, 0), 32_000);
+    }
+    const page = await ledger.users({ ...ALL_TIME, limit: undefined });
+    assert.equal(page.total, 30_000);
+    const u0 = page.users.find((user) => user.userId === 'u0')!;
+    // u0 is in export 0 and (as index 30,000 - 24,000 = 6,000 of export 3) in export 3: twice per round.
+    assert.deepEqual([u0.requests, u0.errors, u0.costNanoUsd], [6, 2, 2 * (1 + 2 + 3)]);
+    assert.equal(page.users.reduce((sum, user) => sum + user.requests, 0), 96_000);
+    assert.deepEqual(ledger.seedUser('u0').map((series) => series.requests).sort(), [2, 4]);
+    await ledger.close();
+  });
+
   it('rejects commits after close', async () => {
     const ledger = openLedger(':memory:');
     await ledger.close();

@@ -62,12 +62,6 @@ export class GroupSeriesNumbering {
   begin(): void {
     this.group++;
     this.series = [];
-    if (this.known.length >= MAX_KNOWN_SERIES) {
-      this.slotSeries.fill(0);
-      this.groupOf.fill(0);
-      this.known = [];
-      this.reset = true;
-    }
   }
 
   indexOf(record: PricedUsage): number {
@@ -96,6 +90,10 @@ export class GroupSeriesNumbering {
     let known = 0;
     while ((known = this.slotSeries[slot]!) !== 0 && (this.laneA[slot] !== a || this.laneB[slot] !== b)) slot = (slot + 1) & (TABLE_SLOTS - 1);
     if (known === 0) {
+      if (this.known.length >= MAX_KNOWN_SERIES) {
+        this.startOver();
+        slot = a & (TABLE_SLOTS - 1);
+      }
       const propertiesJson = canonicalProperties(properties);
       const tuple: SeriesTuple = [userId, provider, model, operation, isError, propertiesJson];
       this.known.push({ userId, provider, model, operation, isError, propertiesJson, number: this.nextNumber++, line: JSON.stringify(tuple), lineSent: false });
@@ -114,18 +112,33 @@ export class GroupSeriesNumbering {
     return this.indexInGroup[at]!;
   }
 
-  /** The series of the group begun last; their lines count as sent. */
+  /**
+   * The series of the group begun last; their lines count as sent. After starting over, the group sends every one of
+   * its lines, since the writer forgets all it was sent before this group.
+   */
   end(): GroupSeries {
     const numbers = new Float64Array(this.series.length);
     const lines: string[] = [];
+    const reset = this.reset;
     this.series.forEach((series, index) => {
       numbers[index] = series.number;
-      lines.push(series.lineSent ? '' : series.line);
+      lines.push(series.lineSent && !reset ? '' : series.line);
       series.lineSent = true;
     });
-    const reset = this.reset;
     this.reset = false;
     return { text: lines.join('\n'), numbers, reset, series: this.series };
+  }
+
+  /**
+   * Forgets the known series (the table is full). The group being numbered keeps its list: a series it has met keeps
+   * its index; met again, it gets a new number and a second index with the same line, which the writer and the seeds
+   * add up by line.
+   */
+  private startOver(): void {
+    this.slotSeries.fill(0);
+    this.groupOf.fill(0);
+    this.known = [];
+    this.reset = true;
   }
 }
 
