@@ -141,11 +141,13 @@ describe('SqliteLedger', () => {
   it('remembers span ids for at least the dedup window, then forgets them', async () => {
     let now = Date.UTC(2026, 5, 1);
     const ledger = new SqliteLedger({ dataDir: ':memory:', dedupWindowHours: 2, synchronous: 'normal', now: () => now });
-    const call = priced();
-    await ledger.commit([call]);
+    const call = priced({ endTimeMs: now - 1000 });
+    // An app whose clock runs 50 minutes ahead of the processor's: its span seems to end after it is committed.
+    const early = priced({ endTimeMs: now + 50 * 60_000 });
+    await ledger.commit([call, early]);
     now += 2 * HOUR + 1; // one rotation: the call's generation becomes the older one, still consulted
     await ledger.commit([priced()]);
-    assert.deepEqual(await ledger.commit([{ ...call }]), [], 'still a duplicate after one window');
+    assert.deepEqual(await ledger.commit([{ ...call }, { ...early }]), [], 'still duplicates after one window');
     now += 2 * HOUR + 1; // second rotation drops the generation holding the call
     await ledger.commit([priced()]);
     assert.equal((await ledger.commit([{ ...call }])).length, 1, 'past two windows the id is forgotten');

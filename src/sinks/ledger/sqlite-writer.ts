@@ -10,6 +10,8 @@ import { LEGACY_SEEN_TABLE } from './sqlite-schema.ts';
 import { bytesOf, UnfoldedSums } from './unfolded-sums.ts';
 
 const KEYS_PER_STATEMENT = 400;
+/** How far ahead of this processor's clock an app's clock may be for the dedup to stay exact across a rotation. */
+const CLOCK_SKEW_MARGIN_MS = 3_600_000;
 /**
  * The log is folded into the totals when its sums hold this many series-hours, or are this old, whichever comes
  * first. Longer intervals write fewer rows for busy series; the sums wait in memory (and in the log) meanwhile.
@@ -26,6 +28,11 @@ interface DedupTables {
   /** The generation new keys go to. */
   readonly current: string;
   readonly older: string;
+  /**
+   * The older generation stopped taking keys when the current one began, so it holds no span that ended after that
+   * (with CLOCK_SKEW_MARGIN_MS for the apps' clocks): later spans need not be looked up there.
+   */
+  readonly olderEndsBefore: number;
   /** Whether schema-1 keys (migrated) are still within their window. */
   readonly legacy: boolean;
 }
@@ -169,12 +176,14 @@ export class LedgerWriter {
   private dedupTables(nowMs: number): DedupTables {
     const meta = new Map((this.statements.metaAll.all() as Row[]).map((row) => [String(row.name), Number(row.value)]));
     let current = meta.get('dedup_current') ?? 0;
-    if (nowMs - (meta.get('dedup_rotated_ms') ?? nowMs) >= this.dedupWindowMs) {
+    let rotatedMs = meta.get('dedup_rotated_ms') ?? nowMs;
+    if (nowMs - rotatedMs >= this.dedupWindowMs) {
       current = current === 0 ? 1 : 0;
       // The older generation is at least one window old: everything in it may go.
       this.db.exec(`DELETE FROM seen_${current}`);
       this.statements.metaSet.run(current, 'dedup_current');
       this.statements.metaSet.run(nowMs, 'dedup_rotated_ms');
+      rotatedMs = nowMs;
     }
     let legacy = (meta.get('legacy_seen_until_ms') ?? 0) > 0;
     if (legacy && nowMs >= meta.get('legacy_seen_until_ms')!) {
@@ -182,7 +191,7 @@ export class LedgerWriter {
       this.statements.metaSet.run(0, 'legacy_seen_until_ms');
       legacy = false;
     }
-    return { current: `seen_${current}`, older: `seen_${current === 0 ? 1 : 0}`, legacy };
+    return { current: `seen_${current}`, older: `seen_${current === 0 ? 1 : 0}`, olderEndsBefore: rotatedMs + CLOCK_SKEW_MARGIN_MS, legacy };
   }
 
   /**
@@ -221,7 +230,13 @@ export class LedgerWriter {
       keys[(index - start) * 2] = calls[index * CALL_FIELDS + CALL.endMs]!;
       keys[(index - start) * 2 + 1] = calls[index * CALL_FIELDS + CALL.idHash]!;
     }
-    const seenBefore = this.seenIn(dedup.older, keys, dedup.legacy && legacyKeys !== undefined ? legacyKeys.slice(start, end) : undefined);
+    const mayBeOlder: number[] = [];
+    for (let offset = 0; offset < keys.length; offset += 2) {
+      if (keys[offset]! < dedup.olderEndsBefore) mayBeOlder.push(keys[offset]!, keys[offset + 1]!);
+    }
+    const seenBefore = dedup.legacy && legacyKeys !== undefined
+      ? this.seenIn(dedup.older, keys, legacyKeys.slice(start, end))
+      : mayBeOlder.length > 0 ? this.seenIn(dedup.older, mayBeOlder, undefined) : new Set<string>();
     const candidates: number[] = [];
     for (let offset = 0; offset < end - start; offset++) {
       // Text keys only when there is something to compare with: retries are the exception.
