@@ -229,15 +229,20 @@ async function main(): Promise<void> {
     }
     await Promise.all(inFlight);
     const seconds = (performance.now() - started) / 1000;
-    const queryStarted = performance.now();
-    const page = await ledger.users({ fromMs: Date.UTC(2026, 9, 1), toMs: Date.UTC(2026, 10, 1), properties: [], sort: 'costUsd', order: 'desc', limit: 100, offset: 0 });
+    const month = { fromMs: Date.UTC(2026, 9, 1), toMs: Date.UTC(2026, 10, 1), properties: [], sort: 'costUsd', order: 'desc', limit: 100, offset: 0 } as const;
+    let queryStarted = performance.now();
+    const page = await ledger.users(month);
+    const firstQueryMs = performance.now() - queryStarted;
+    queryStarted = performance.now();
+    await ledger.users(month);
     const queryMs = performance.now() - queryStarted;
     const beforeClose = directoryBytes(dataDir);
     await ledger.close();
     console.log(`ledger alone: ${SPANS.toLocaleString('en')} calls, ${USERS.toLocaleString('en')} users, over ${DAYS} days, exports of 512:`);
     console.log(`  ${Math.round(SPANS / seconds).toLocaleString('en')} calls/s committed (${seconds.toFixed(1)} s)`);
     console.log(`  on disk: ${(beforeClose / 1e6).toFixed(1)} MB with WAL, ${(directoryBytes(dataDir) / 1e6).toFixed(1)} MB after close (checkpointed); dedup keys for every call included (all within the window)`);
-    console.log(`  GET /api/users for one month (${page.total} users, top 100 by cost): ${queryMs.toFixed(0)} ms`);
+    console.log(`  GET /api/users for one month (${page.total} users, top 100 by cost): ${queryMs.toFixed(0)} ms; ` +
+      `${firstQueryMs.toFixed(0)} ms for the first, which folds what the last seconds logged`);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
