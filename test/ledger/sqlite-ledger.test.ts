@@ -142,8 +142,9 @@ describe('SqliteLedger', () => {
     let now = Date.UTC(2026, 5, 1);
     const ledger = new SqliteLedger({ dataDir: ':memory:', dedupWindowHours: 2, synchronous: 'normal', now: () => now });
     const call = priced({ endTimeMs: now - 1000 });
-    // An app whose clock runs 50 minutes ahead of the processor's: its span seems to end after it is committed.
-    const early = priced({ endTimeMs: now + 50 * 60_000 });
+    // An app whose clock runs 3 hours ahead of the processor's: its span seems to end after it is committed (and
+    // after the next generation begins).
+    const early = priced({ endTimeMs: now + 3 * HOUR });
     await ledger.commit([call, early]);
     now += 2 * HOUR + 1; // one rotation: the call's generation becomes the older one, still consulted
     await ledger.commit([priced()]);
@@ -364,6 +365,16 @@ describe('SqliteLedger', () => {
     assert.deepEqual([u0.requests, u0.errors, u0.costNanoUsd], [6, 2, 2 * (1 + 2 + 3)]);
     assert.equal(page.users.reduce((sum, user) => sum + user.requests, 0), 96_000);
     assert.deepEqual(ledger.seedUser('u0').map((series) => series.requests).sort(), [2, 4]);
+    await ledger.close();
+  });
+
+  it('keeps the series of calls that ended in the far future apart from each other', async () => {
+    const ledger = openLedger(':memory:');
+    const normal = Date.UTC(2026, 10, 26, 12);
+    // 2^20 hours later: a fold keyed by series x 2^20 + hour would have put alice's row on bob's key.
+    await ledger.commit([priced({ userId: 'alice', endTimeMs: normal + 2 ** 20 * HOUR }), priced({ userId: 'bob', endTimeMs: normal })]);
+    const page = await ledger.users(ALL_TIME);
+    assert.deepEqual(page.users.map((user) => [user.userId, user.requests]), [['alice', 1], ['bob', 1]]);
     await ledger.close();
   });
 

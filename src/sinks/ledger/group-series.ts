@@ -60,8 +60,21 @@ export class GroupSeriesNumbering {
 
   /** Starts numbering a new group. */
   begin(): void {
+    if (this.group === 0x7fffffff) {
+      // groupOf holds 32-bit group numbers: start them over rather than wrap.
+      this.group = 0;
+      this.groupOf.fill(0);
+    }
     this.group++;
     this.series = [];
+  }
+
+  /**
+   * Forgets every known series, so that the next group sends all its lines and tells the writer to forget the ones
+   * it had: after a group that may not have reached the writer, whose lines count as sent.
+   */
+  forgetAll(): void {
+    this.startOver();
   }
 
   indexOf(record: PricedUsage): number {

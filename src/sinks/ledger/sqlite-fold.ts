@@ -52,9 +52,6 @@ interface FoldRow {
   lastSeenMs: number;
 }
 
-/** Hour numbers fit in this (hours until the year 2089), so series id x range + hour is a safe integer. */
-const HOUR_RANGE = 1_048_576;
-
 /** A map of ids in two generations, so that a full cache keeps its recent entries instead of starting empty. */
 class IdCache<V> {
   private current = new Map<string, V>();
@@ -102,15 +99,16 @@ export class LedgerFold {
   write(sums: UnfoldedSums, throughSeq: number): void {
     // Keyed by ids, not by number: two numbers can stand for one series (the main thread renumbers after forgetting
     // its series).
-    const hourly = new Map<number, FoldRow>();
+    const hourly = new Map<number, Map<number, FoldRow>>();
     const userSpans = new Map<number, { first: number; last: number }>();
     for (const { line, hours } of sums.bySeries.values()) {
       const { seriesId, userRef, isError } = this.seriesRef(line);
       let span = userSpans.get(userRef);
       if (span === undefined) userSpans.set(userRef, span = { first: Infinity, last: -Infinity });
+      let rows = hourly.get(seriesId);
+      if (rows === undefined) hourly.set(seriesId, rows = new Map());
       for (const hourSums of hours.values()) {
-        const { hour } = hourSums;
-        addRow(hourly, seriesId * HOUR_RANGE + hour, [hour, seriesId, userRef], hourSums, isError ? hourSums.requests : 0);
+        addRow(rows, [hourSums.hour, seriesId, userRef], hourSums, isError ? hourSums.requests : 0);
         if (hourSums.firstSeenMs < span.first) span.first = hourSums.firstSeenMs;
         if (hourSums.lastSeenMs > span.last) span.last = hourSums.lastSeenMs;
       }
@@ -130,8 +128,9 @@ export class LedgerFold {
   }
 
   /** The fold's rows into the in-memory table fold_rows, many per statement. */
-  private insertRows(keyed: Map<number, FoldRow>): void {
-    const rows = [...keyed.values()];
+  private insertRows(bySeries: Map<number, Map<number, FoldRow>>): void {
+    const rows: FoldRow[] = [];
+    for (const hours of bySeries.values()) rows.push(...hours.values());
     const columnCount = 3 + USAGE_VALUE_COUNT;
     for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
       const end = Math.min(rows.length, start + ROWS_PER_STATEMENT);
@@ -234,10 +233,11 @@ export function foldCallLog(db: DatabaseSync): void {
   new LedgerFold(db).write(sums, Math.max(lastSeq, committed));
 }
 
-function addRow(rows: Map<number, FoldRow>, id: number, key: FoldRow['key'], sums: HourlySums, errors: number): void {
-  const row = rows.get(id);
+/** Adds one series-hour's sums to the series' rows (two numbers can stand for one series: they add up). */
+function addRow(rows: Map<number, FoldRow>, key: FoldRow['key'], sums: HourlySums, errors: number): void {
+  const row = rows.get(key[0]);
   if (row === undefined) {
-    rows.set(id, {
+    rows.set(key[0], {
       key, requests: sums.requests, errors, unpricedRequests: sums.unpricedRequests, inputTokens: sums.inputTokens,
       outputTokens: sums.outputTokens, cacheReadTokens: sums.cacheReadTokens, cacheWriteTokens: sums.cacheWriteTokens,
       reasoningTokens: sums.reasoningTokens, costNanoUsd: sums.costNanoUsd, durationMicros: sums.durationMicros,

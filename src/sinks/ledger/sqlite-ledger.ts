@@ -252,7 +252,13 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     return new Promise((resolve, reject) => {
       if (this.waiting.size === 0) this.worker.ref();
       this.waiting.set(id, { resolve: resolve as (value: never) => void, reject });
-      this.worker.postMessage({ id, request } satisfies Envelope, transfer);
+      try {
+        this.worker.postMessage({ id, request } satisfies Envelope, transfer);
+      } catch (error) {
+        this.waiting.delete(id);
+        if (this.waiting.size === 0) this.worker.unref();
+        reject(error as Error);
+      }
     });
   }
 
@@ -304,6 +310,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       op: 'group', nowMs, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls, legacyKeys, items,
     }, [calls.buffer, series.numbers.buffer as ArrayBuffer])
       .then((answer) => this.settleGroup(work, answer, series), (error: Error) => {
+        // The group may not have reached the writer, with series lines it carried for the first time.
+        this.seriesNumbering.forgetAll();
         const failure = new Error(`ledger commit failed: ${error.message}`, { cause: error });
         for (const item of work) item.reject(failure);
       })

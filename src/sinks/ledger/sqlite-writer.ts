@@ -10,8 +10,6 @@ import { LEGACY_SEEN_TABLE } from './sqlite-schema.ts';
 import { bytesOf, UnfoldedSums } from './unfolded-sums.ts';
 
 const KEYS_PER_STATEMENT = 400;
-/** How far ahead of this processor's clock an app's clock may be for the dedup to stay exact across a rotation. */
-const CLOCK_SKEW_MARGIN_MS = 3_600_000;
 /**
  * The log is folded into the totals when its sums hold this many series-hours, or are this old, whichever comes
  * first. Longer intervals write fewer rows for busy series; the sums wait in memory (and in the log) meanwhile.
@@ -29,8 +27,8 @@ interface DedupTables {
   readonly current: string;
   readonly older: string;
   /**
-   * The older generation stopped taking keys when the current one began, so it holds no span that ended after that
-   * (with CLOCK_SKEW_MARGIN_MS for the apps' clocks): later spans need not be looked up there.
+   * One past the latest span end time in the older generation, which takes no keys any more: spans that ended
+   * later cannot be in it and are not looked up there.
    */
   readonly olderEndsBefore: number;
   /** Whether schema-1 keys (migrated) are still within their window. */
@@ -53,6 +51,9 @@ export class LedgerWriter {
   /** spanIdentityText of the parked calls: a commit deletes only those from the parking. */
   private readonly parkedKeys = new Set<string>();
   private foldedAtMs: number;
+  private foldRetryAtMs = 0;
+  /** The older dedup generation and one past the latest end time in it (see DedupTables). */
+  private olderEnd: { readonly table: string; readonly before: number } | undefined;
   private seq: number;
   private foldedSeq: number;
 
@@ -94,6 +95,7 @@ export class LedgerWriter {
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
       this.loadParkedKeys();
+      this.olderEnd = undefined;
       throw error;
     }
     this.seq++;
@@ -176,14 +178,19 @@ export class LedgerWriter {
   private dedupTables(nowMs: number): DedupTables {
     const meta = new Map((this.statements.metaAll.all() as Row[]).map((row) => [String(row.name), Number(row.value)]));
     let current = meta.get('dedup_current') ?? 0;
-    let rotatedMs = meta.get('dedup_rotated_ms') ?? nowMs;
-    if (nowMs - rotatedMs >= this.dedupWindowMs) {
+    if (nowMs - (meta.get('dedup_rotated_ms') ?? nowMs) >= this.dedupWindowMs) {
       current = current === 0 ? 1 : 0;
       // The older generation is at least one window old: everything in it may go.
       this.db.exec(`DELETE FROM seen_${current}`);
       this.statements.metaSet.run(current, 'dedup_current');
       this.statements.metaSet.run(nowMs, 'dedup_rotated_ms');
-      rotatedMs = nowMs;
+    }
+    const older = `seen_${current === 0 ? 1 : 0}`;
+    if (this.olderEnd?.table !== older) {
+      // Keyed by end time first: the latest is one step down the B-tree. Read again only after a rotation (or a
+      // rollback, which may have undone one).
+      const latest = (this.db.prepare(`SELECT max(end_ms) AS latest FROM ${older}`).get() as Row).latest;
+      this.olderEnd = { table: older, before: latest === null ? -Infinity : Number(latest) + 1 };
     }
     let legacy = (meta.get('legacy_seen_until_ms') ?? 0) > 0;
     if (legacy && nowMs >= meta.get('legacy_seen_until_ms')!) {
@@ -191,7 +198,7 @@ export class LedgerWriter {
       this.statements.metaSet.run(0, 'legacy_seen_until_ms');
       legacy = false;
     }
-    return { current: `seen_${current}`, older: `seen_${current === 0 ? 1 : 0}`, olderEndsBefore: rotatedMs + CLOCK_SKEW_MARGIN_MS, legacy };
+    return { current: `seen_${current}`, older, olderEndsBefore: this.olderEnd.before, legacy };
   }
 
   /**
@@ -296,6 +303,7 @@ export class LedgerWriter {
 
   /** Whether the log has grown or aged enough to be folded. */
   private foldDue(nowMs: number): boolean {
+    if (nowMs < this.foldRetryAtMs) return false;
     return this.unfolded.entries >= FOLD_AFTER_ENTRIES || (this.unfolded.entries > 0 && nowMs - this.foldedAtMs >= FOLD_AFTER_MS);
   }
 
@@ -308,8 +316,10 @@ export class LedgerWriter {
       this.db.exec('COMMIT');
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
-      // The sums stay for the next fold; ids handed out inside the failed transaction no longer exist.
+      // The sums stay for the next fold (not before FOLD_AFTER_MS: a fold that fails, e.g. on a full disk, would
+      // otherwise be retried after every commit); ids handed out inside the failed transaction no longer exist.
       this.fold.forget();
+      this.foldRetryAtMs = nowMs + FOLD_AFTER_MS;
       throw error;
     }
     this.unfolded.clear();
