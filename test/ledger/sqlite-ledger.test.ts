@@ -234,7 +234,8 @@ describe('SqliteLedger', () => {
 
   it('seeds a user from the answered calls not folded yet, and a commit still in flight is left to the metrics', async () => {
     const dir = tempDir();
-    const ledger = openLedger(dir);
+    // A clock that stands still: no fold falls due however slowly this runs, so the seeds below read unfolded calls.
+    const ledger = openLedger(dir, () => Date.UTC(2026, 10, 26, 14));
     const earlier = priced({ userId: 's', costNanoUsd: 10, durationSeconds: 0.5 });
     const failed = priced({ userId: 's', costNanoUsd: 0, isError: true });
     const first = await ledger.commit([earlier, failed, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
