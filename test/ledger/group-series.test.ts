@@ -37,7 +37,7 @@ describe('numbering the series of a group commit', () => {
     assert.equal(next.numbers[0], group.numbers[1], 'a known series keeps its number');
   });
 
-  it('starts over past 50,000 known series, even within one group: the writer is told, and every line travels again', () => {
+  it('starts over past 20,000 known series, even within one group: the writer is told, and every line travels again', () => {
     const numbering = new GroupSeriesNumbering();
     numbering.begin();
     numbering.indexOf(priced({ userId: 'first' }));
@@ -61,7 +61,7 @@ describe('numbering the series of a group commit', () => {
     assert.equal(JSON.parse(after.text)[0], 'first', 'a series forgotten sends its line again');
   });
 
-  it('adds a user\'s answered calls to a seed from the groups between their first and last, until they are folded', () => {
+  it('adds a user\'s answered calls to a seed from the unfolded groups, until they are folded', () => {
     const numbering = new GroupSeriesNumbering();
     const unfolded = new UnfoldedGroups();
     const commit = (seq: number, records: ReturnType<typeof priced>[]) => {

@@ -2,10 +2,10 @@ import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import { canonicalProperties, ledgerUserId } from './aggregate.ts';
 import type { SeriesTuple } from './ledger-protocol.ts';
 
-/** Past this many known series the table starts over (between groups); it only saves work. */
-const MAX_KNOWN_SERIES = 50_000;
-/** Slots of the open-addressing table: a power of two, at most 38% full. */
-const TABLE_SLOTS = 131_072;
+/** Past this many known series the table starts over; it only saves work (and bounds memory in a flood of users). */
+const MAX_KNOWN_SERIES = 20_000;
+/** Slots of the open-addressing table: a power of two, at most 31% full. */
+const TABLE_SLOTS = 65_536;
 
 /** A series as the main thread knows it across groups. */
 export interface KnownSeries {
@@ -17,8 +17,7 @@ export interface KnownSeries {
   readonly propertiesJson: string;
   /** Unique for the ledger's life: the writer keys its sums by it. */
   readonly number: number;
-  /** JSON of its SeriesTuple, sent to the writer with the first group that has the series. */
-  readonly line: string;
+  /** Whether the writer has its line (the JSON of its SeriesTuple, built when sent: not kept, to save memory). */
   lineSent: boolean;
 }
 
@@ -41,7 +40,7 @@ export interface GroupSeries {
  * that their order does not matter), and the 64-bit pair is looked up in an open-addressing table of typed arrays,
  * which also hold each known series' index in the current group. A series object is read only when a group first
  * meets it. No key text is built per call, and a series' line is built and sent once. Two different series would
- * share a number only if both 32-bit lanes agreed: about 1 in 10^10 for a full table, against ids that are
+ * share a number only if both 32-bit lanes agreed: about 1 in 10^11 for a full table, against ids that are
  * compared nowhere else (the dedup keys of the ledger rest on a 53-bit hash the same way).
  */
 export class GroupSeriesNumbering {
@@ -108,8 +107,7 @@ export class GroupSeriesNumbering {
         slot = a & (TABLE_SLOTS - 1);
       }
       const propertiesJson = canonicalProperties(properties);
-      const tuple: SeriesTuple = [userId, provider, model, operation, isError, propertiesJson];
-      this.known.push({ userId, provider, model, operation, isError, propertiesJson, number: this.nextNumber++, line: JSON.stringify(tuple), lineSent: false });
+      this.known.push({ userId, provider, model, operation, isError, propertiesJson, number: this.nextNumber++, lineSent: false });
       known = this.known.length;
       this.laneA[slot] = a;
       this.laneB[slot] = b;
@@ -135,7 +133,7 @@ export class GroupSeriesNumbering {
     const reset = this.reset;
     this.series.forEach((series, index) => {
       numbers[index] = series.number;
-      lines.push(series.lineSent && !reset ? '' : series.line);
+      lines.push(series.lineSent && !reset ? '' : lineOf(series));
       series.lineSent = true;
     });
     this.reset = false;
@@ -153,6 +151,11 @@ export class GroupSeriesNumbering {
     this.known = [];
     this.reset = true;
   }
+}
+
+function lineOf(series: KnownSeries): string {
+  const tuple: SeriesTuple = [series.userId, series.provider, series.model, series.operation, series.isError, series.propertiesJson];
+  return JSON.stringify(tuple);
 }
 
 const LANES = new Int32Array(2);

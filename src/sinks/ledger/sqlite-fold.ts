@@ -101,13 +101,14 @@ export class LedgerFold {
     // its series).
     const hourly = new Map<number, Map<number, FoldRow>>();
     const userSpans = new Map<number, { first: number; last: number }>();
-    for (const { line, hours } of sums.bySeries.values()) {
+    for (const series of sums.bySeries.values()) {
+      const { line } = series;
       const { seriesId, userRef, isError } = this.seriesRef(line);
       let span = userSpans.get(userRef);
       if (span === undefined) userSpans.set(userRef, span = { first: Infinity, last: -Infinity });
       let rows = hourly.get(seriesId);
       if (rows === undefined) hourly.set(seriesId, rows = new Map());
-      for (const hourSums of hours.values()) {
+      for (const hourSums of sums.hoursOf(series)) {
         addRow(rows, [hourSums.hour, seriesId, userRef], hourSums, isError ? hourSums.requests : 0);
         if (hourSums.firstSeenMs < span.first) span.first = hourSums.firstSeenMs;
         if (hourSums.lastSeenMs > span.last) span.last = hourSums.lastSeenMs;

@@ -14,7 +14,7 @@ const KEYS_PER_STATEMENT = 400;
  * The log is folded into the totals when its sums hold this many series-hours, or are this old, whichever comes
  * first. Longer intervals write fewer rows for busy series; the sums wait in memory (and in the log) meanwhile.
  */
-const FOLD_AFTER_ENTRIES = 50_000;
+const FOLD_AFTER_ENTRIES = 20_000;
 const FOLD_AFTER_MS = 5000;
 /** SQLite page cache of the writing connection; the working set is the recent hours of the active series. */
 const WRITER_CACHE_KIB = 16_384;

@@ -17,53 +17,32 @@ interface UnfoldedGroup {
   sums: Float64Array | undefined;
 }
 
-/** The first and last unfolded group with calls of one user. */
-interface UserGroups {
-  first: number;
-  last: number;
-}
-
 /**
  * The main thread's view of what the writer has committed and not folded yet: the answered groups (their calls, as
- * they travelled) until an answer says the totals tables hold them. A metrics seed reads the folded tables and adds
- * a user's calls from these groups, so it is exact without waiting for a fold. Per user only the first and last
- * group with their calls is kept (two numbers, no list per group, since the groups live for seconds and every
- * object kept that long costs the garbage collector), so a seed looks only at the groups between those two.
+ * they travelled, and their series) until an answer says the totals tables hold them. A metrics seed reads the
+ * folded tables and adds a user's calls from these groups, so it is exact without waiting for a fold. A seed looks
+ * through the groups' series for the user (a few thousand comparisons of interned strings, once per user whose
+ * series the metrics create); an index by user would cost memory for every call of a flood of new users.
  */
 export class UnfoldedGroups {
   private groups: UnfoldedGroup[] = [];
-  private readonly byUser = new Map<string, UserGroups>();
 
   /** Adds an answered group: its series (by index, as numbered for it), calls and which of them were new. */
   add(seq: number, series: readonly KnownSeries[], calls: Float64Array, fresh: Uint8Array): void {
     this.groups.push({ seq, series, calls, fresh, sums: undefined });
-    for (const { userId } of series) {
-      const span = this.byUser.get(userId);
-      if (span === undefined) this.byUser.set(userId, { first: seq, last: seq });
-      else span.last = seq;
-    }
   }
 
   /** Forgets the groups up to `seq`: the totals tables hold them. */
   dropThrough(seq: number): void {
     let dropped = 0;
     while (dropped < this.groups.length && this.groups[dropped]!.seq <= seq) dropped++;
-    if (dropped === 0) return;
-    this.groups = this.groups.slice(dropped);
-    const oldest = this.groups[0]?.seq;
-    for (const [userId, span] of this.byUser) {
-      if (span.last <= seq) this.byUser.delete(userId);
-      else if (oldest !== undefined && span.first < oldest) span.first = oldest;
-    }
+    if (dropped > 0) this.groups = this.groups.slice(dropped);
   }
 
   /** Adds the user's calls of the groups committed after `afterSeq` to `seeds` (keyed by seedKey). */
   addToSeed(userId: string, afterSeq: number, seeds: Map<string, SeedSums>): void {
-    const span = this.byUser.get(userId);
-    if (span === undefined || span.last <= afterSeq) return;
     for (const group of this.groups) {
-      if (group.seq <= afterSeq || group.seq < span.first) continue;
-      if (group.seq > span.last) break;
+      if (group.seq <= afterSeq) continue;
       for (let seriesIndex = 0; seriesIndex < group.series.length; seriesIndex++) {
         const series = group.series[seriesIndex]!;
         if (series.userId !== userId) continue;

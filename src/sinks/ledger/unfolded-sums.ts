@@ -5,10 +5,16 @@ import { CALL, CALL_FIELDS, type HourlySums } from './ledger-protocol.ts';
 export interface UnfoldedSeries {
   /** JSON of its SeriesTuple. */
   readonly line: string;
-  readonly hours: Map<number, HourlySums>;
-  /** The hour the latest call went to: calls of a series mostly share it. */
-  latest: HourlySums | undefined;
+  /** Its entries (one per hour, the latest used last) in the store of UnfoldedSums. */
+  readonly entries: number[];
 }
+
+/** The numbers of one series-hour entry in the store, by offset. */
+const ENTRY = {
+  hour: 0, requests: 1, unpriced: 2, input: 3, output: 4, cacheRead: 5, cacheWrite: 6, reasoning: 7, cost: 8,
+  duration: 9, first: 10, last: 11,
+} as const;
+const ENTRY_FIELDS = 12;
 
 /**
  * What committed groups added and the totals tables do not hold yet: sums per series and UTC hour, carried across
@@ -20,6 +26,12 @@ export class UnfoldedSums {
   readonly bySeries = new Map<number, UnfoldedSeries>();
   /** Series-hour entries held, i.e. the rows the next fold upserts into usage_hourly. */
   entries = 0;
+  /**
+   * The entries' numbers, ENTRY_FIELDS each, in a typed array: they live until the next fold, and as object fields
+   * every one of them would be a boxed number for the collector to carry (a flood of new users makes one entry per
+   * call).
+   */
+  private store = new Float64Array(1024 * ENTRY_FIELDS);
   private lines = new Map<number, string>();
   /** Series whose line the call log holds (since the last fold). */
   private readonly logged = new Set<number>();
@@ -62,13 +74,69 @@ export class UnfoldedSums {
         const number = numbers[groupIndex]!;
         series = this.bySeries.get(number);
         if (series === undefined) {
-          series = { line: this.lineOf(number), hours: new Map(), latest: undefined };
+          series = { line: this.lineOf(number), entries: [] };
           this.bySeries.set(number, series);
         }
         ofGroupIndex[groupIndex] = series;
       }
-      addCall(this, series, calls, at);
+      this.addCall(series, calls, at);
     }
+  }
+
+  /** A series' sums per hour, as objects (for the fold and tests). */
+  hoursOf(series: UnfoldedSeries): HourlySums[] {
+    return series.entries.map((entry) => {
+      const at = entry * ENTRY_FIELDS;
+      const store = this.store;
+      return {
+        hour: store[at + ENTRY.hour]!, requests: store[at + ENTRY.requests]!, unpricedRequests: store[at + ENTRY.unpriced]!,
+        inputTokens: store[at + ENTRY.input]!, outputTokens: store[at + ENTRY.output]!, cacheReadTokens: store[at + ENTRY.cacheRead]!,
+        cacheWriteTokens: store[at + ENTRY.cacheWrite]!, reasoningTokens: store[at + ENTRY.reasoning]!, costNanoUsd: store[at + ENTRY.cost]!,
+        durationMicros: store[at + ENTRY.duration]!, firstSeenMs: store[at + ENTRY.first]!, lastSeenMs: store[at + ENTRY.last]!,
+      };
+    });
+  }
+
+  private addCall(series: UnfoldedSeries, calls: Float64Array, at: number): void {
+    const endTimeMs = calls[at + CALL.endTimeMs]!;
+    const hour = Math.floor(endTimeMs / MS_PER_HOUR);
+    const { entries } = series;
+    let entry = -1;
+    for (let index = entries.length - 1; index >= 0 && entry < 0; index--) {
+      if (this.store[entries[index]! * ENTRY_FIELDS + ENTRY.hour] === hour) entry = entries[index]!;
+    }
+    if (entry < 0) {
+      entry = this.newEntry(hour, endTimeMs);
+      entries.push(entry);
+    }
+    const store = this.store;
+    const to = entry * ENTRY_FIELDS;
+    store[to + ENTRY.requests] = store[to + ENTRY.requests]! + 1;
+    store[to + ENTRY.unpriced] = store[to + ENTRY.unpriced]! + calls[at + CALL.unpriced]!;
+    store[to + ENTRY.input] = store[to + ENTRY.input]! + calls[at + CALL.input]!;
+    store[to + ENTRY.output] = store[to + ENTRY.output]! + calls[at + CALL.output]!;
+    store[to + ENTRY.cacheRead] = store[to + ENTRY.cacheRead]! + calls[at + CALL.cacheRead]!;
+    store[to + ENTRY.cacheWrite] = store[to + ENTRY.cacheWrite]! + calls[at + CALL.cacheWrite]!;
+    store[to + ENTRY.reasoning] = store[to + ENTRY.reasoning]! + calls[at + CALL.reasoning]!;
+    store[to + ENTRY.cost] = store[to + ENTRY.cost]! + calls[at + CALL.costNanoUsd]!;
+    store[to + ENTRY.duration] = store[to + ENTRY.duration]! + calls[at + CALL.durationMicros]!;
+    if (endTimeMs < store[to + ENTRY.first]!) store[to + ENTRY.first] = endTimeMs;
+    if (endTimeMs > store[to + ENTRY.last]!) store[to + ENTRY.last] = endTimeMs;
+  }
+
+  private newEntry(hour: number, endTimeMs: number): number {
+    const entry = this.entries++;
+    if ((entry + 1) * ENTRY_FIELDS > this.store.length) {
+      const grown = new Float64Array(this.store.length * 2);
+      grown.set(this.store);
+      this.store = grown;
+    }
+    const at = entry * ENTRY_FIELDS;
+    this.store.fill(0, at, at + ENTRY_FIELDS);
+    this.store[at + ENTRY.hour] = hour;
+    this.store[at + ENTRY.first] = endTimeMs;
+    this.store[at + ENTRY.last] = endTimeMs;
+    return entry;
   }
 
   /** After a fold: the sums are in the totals tables and the log is empty. */
@@ -83,50 +151,6 @@ export class UnfoldedSums {
     if (line === undefined) throw new Error(`the ledger writer was sent series number ${number} without its line`);
     return line;
   }
-}
-
-function addCall(sums: UnfoldedSums, series: UnfoldedSeries, calls: Float64Array, at: number): void {
-  const endTimeMs = calls[at + CALL.endTimeMs]!;
-  const hour = Math.floor(endTimeMs / MS_PER_HOUR);
-  let hourly = series.latest;
-  if (hourly === undefined || hourly.hour !== hour) {
-    hourly = series.hours.get(hour);
-    if (hourly === undefined) {
-      hourly = {
-        hour, requests: 0, unpricedRequests: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0,
-        reasoningTokens: 0, costNanoUsd: 0, durationMicros: 0, firstSeenMs: endTimeMs, lastSeenMs: endTimeMs,
-      };
-      series.hours.set(hour, hourly);
-      sums.entries++;
-    }
-    series.latest = hourly;
-  }
-  hourly.requests += 1;
-  hourly.unpricedRequests += calls[at + CALL.unpriced]!;
-  hourly.inputTokens += calls[at + CALL.input]!;
-  hourly.outputTokens += calls[at + CALL.output]!;
-  hourly.cacheReadTokens += calls[at + CALL.cacheRead]!;
-  hourly.cacheWriteTokens += calls[at + CALL.cacheWrite]!;
-  hourly.reasoningTokens += calls[at + CALL.reasoning]!;
-  hourly.costNanoUsd += calls[at + CALL.costNanoUsd]!;
-  hourly.durationMicros += calls[at + CALL.durationMicros]!;
-  if (endTimeMs < hourly.firstSeenMs) hourly.firstSeenMs = endTimeMs;
-  if (endTimeMs > hourly.lastSeenMs) hourly.lastSeenMs = endTimeMs;
-}
-
-/** Adds `from` into `into` (same series and hour). */
-export function addHourlySums(into: HourlySums, from: HourlySums): void {
-  into.requests += from.requests;
-  into.unpricedRequests += from.unpricedRequests;
-  into.inputTokens += from.inputTokens;
-  into.outputTokens += from.outputTokens;
-  into.cacheReadTokens += from.cacheReadTokens;
-  into.cacheWriteTokens += from.cacheWriteTokens;
-  into.reasoningTokens += from.reasoningTokens;
-  into.costNanoUsd += from.costNanoUsd;
-  into.durationMicros += from.durationMicros;
-  if (from.firstSeenMs < into.firstSeenMs) into.firstSeenMs = from.firstSeenMs;
-  if (from.lastSeenMs > into.lastSeenMs) into.lastSeenMs = from.lastSeenMs;
 }
 
 /** Numbers stored as a blob in call_log, copied out (SQLite's blob need not be 8-byte aligned). */
