@@ -1,7 +1,7 @@
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { durationMicros, spanIdHash } from './aggregate.ts';
-import type { UsageFilter, UserDetail, UsersPage, UsersQuery } from './ledger.ts';
+import type { UsageFilter, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 
 /**
  * The messages between SqliteLedger (main thread) and its writer thread (ledger-worker.ts). A group commit travels
@@ -106,6 +106,32 @@ export interface GroupAnswer {
   readonly calls: Float64Array;
 }
 
+/**
+ * A users page as the writer sends it: ids, and per user USER_COLUMNS.length numbers in one transferred array. Row
+ * objects for every user of a CSV export would make the writer's heap as large as the export.
+ */
+export interface PackedUsersPage {
+  readonly userIds: readonly string[];
+  readonly numbers: Float64Array;
+  readonly total: number;
+}
+
+/** The numbers of one user in PackedUsersPage.numbers, in order. */
+export const USER_COLUMNS = [
+  'requests', 'errors', 'unpricedRequests', 'inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens',
+  'reasoningTokens', 'costNanoUsd', 'durationMicros', 'firstSeenMs', 'lastSeenMs', 'activeDays',
+] as const satisfies ReadonlyArray<keyof UserTotals>;
+
+export function unpackUsersPage(page: PackedUsersPage): UsersPage {
+  const users: UserTotals[] = page.userIds.map((userId, index) => {
+    const at = index * USER_COLUMNS.length;
+    const totals: Record<string, number | string> = { userId };
+    USER_COLUMNS.forEach((column, offset) => { totals[column] = page.numbers[at + offset]!; });
+    return totals as unknown as UserTotals;
+  });
+  return { users, total: page.total };
+}
+
 export type LedgerRequest =
   | GroupRequest
   | { readonly op: 'users'; readonly nowMs: number; readonly query: UsersQuery }
@@ -116,7 +142,7 @@ export type LedgerRequest =
 /** What each request resolves with. */
 export interface LedgerAnswers {
   group: GroupAnswer;
-  users: UsersPage;
+  users: PackedUsersPage;
   user: UserDetail | undefined;
   parked: UsageRecord[];
   close: undefined;

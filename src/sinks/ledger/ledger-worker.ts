@@ -24,7 +24,10 @@ function handle(request: LedgerRequest, ledger: LedgerWriter): { value: unknown;
       const answer = ledger.group(request);
       return { value: answer, transfer: [answer.fresh.buffer as ArrayBuffer, answer.calls.buffer as ArrayBuffer] };
     }
-    case 'users': return { value: ledger.users(request.query, request.nowMs), transfer: [] };
+    case 'users': {
+      const page = ledger.users(request.query, request.nowMs);
+      return { value: page, transfer: [page.numbers.buffer as ArrayBuffer] };
+    }
     case 'user': return { value: ledger.user(request.userId, request.filter, request.nowMs), transfer: [] };
     case 'parked': return { value: ledger.parked(), transfer: [] };
     case 'close':

@@ -8,7 +8,7 @@ import type { UsageRecord } from '../../sources/usage-record.ts';
 import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
 import { canonicalProperties, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
 import {
-  CALL_FIELDS, encodeCall,
+  CALL_FIELDS, encodeCall, unpackUsersPage,
   type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type Reply, type SeriesTuple,
 } from './ledger-protocol.ts';
 import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
@@ -134,7 +134,9 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.worker = new Worker(WORKER_URL, {
       workerData: { path: this.path, dedupWindowMs: this.dedupWindowMs, synchronous: options.synchronous, nowMs },
       // The writer makes short-lived garbage per call; a small young generation keeps its share of RSS small.
-      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      // An old generation of 192 MB: its live data is a few tens of MB (the sums between folds, id caches), and with
+      // no limit V8 lets the garbage of a flood of new users grow the thread's heap by a hundred MB and more.
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 192 },
     });
     // Referenced only while an answer is awaited, so an idle ledger does not keep the process alive.
     this.worker.unref();
@@ -156,7 +158,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   }
 
   users(query: UsersQuery): Promise<UsersPage> {
-    return this.request({ op: 'users', nowMs: this.now(), query });
+    return this.request({ op: 'users', nowMs: this.now(), query }).then(unpackUsersPage);
   }
 
   user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined> {

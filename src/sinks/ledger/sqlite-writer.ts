@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { dayText, legacySpanKey, spanIdentity, spanIdentityText } from './aggregate.ts';
-import { CALL, CALL_FIELDS, type GroupAnswer, type GroupRequest, type WorkerSettings } from './ledger-protocol.ts';
+import { CALL, CALL_FIELDS, USER_COLUMNS, type GroupAnswer, type GroupRequest, type PackedUsersPage, type WorkerSettings } from './ledger-protocol.ts';
 import type { UsageFilter, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 import { LedgerFold, placeholders } from './sqlite-fold.ts';
 import { openConnection } from './sqlite-open.ts';
@@ -116,7 +116,7 @@ export class LedgerWriter {
     this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
   }
 
-  users(query: UsersQuery, nowMs: number): UsersPage {
+  users(query: UsersQuery, nowMs: number): PackedUsersPage {
     this.foldNow(nowMs);
     const source = allUsersSource(query);
     const perUser = `WITH ${source.sql}, per_user AS (SELECT user_ref, ${TOTALS_SQL} FROM src GROUP BY user_ref)
@@ -124,12 +124,26 @@ export class LedgerWriter {
     const direction = query.order === 'asc' ? 'ASC' : 'DESC';
     const rows = this.db.prepare(`SELECT *, COUNT(*) OVER () AS total FROM (${perUser})
       ORDER BY ${SORT_SQL[query.sort]} ${direction}, user_id ASC LIMIT ? OFFSET ?`)
-      .all(...source.params, query.limit ?? -1, query.offset) as Row[];
-    let total = rows.length > 0 ? Number(rows[0]!.total) : 0;
-    if (rows.length === 0 && query.offset > 0) {
+      .iterate(...source.params, query.limit ?? -1, query.offset) as Iterable<Row>;
+    // One row object at a time: a CSV export of every user must not need a heap that size in this thread.
+    const userIds: string[] = [];
+    let numbers = new Float64Array(256 * USER_COLUMNS.length);
+    let total = 0;
+    for (const row of rows) {
+      const totals = toUserTotals(row);
+      if ((userIds.length + 1) * USER_COLUMNS.length > numbers.length) {
+        const grown = new Float64Array(numbers.length * 2);
+        grown.set(numbers);
+        numbers = grown;
+      }
+      USER_COLUMNS.forEach((column, offset) => { numbers[userIds.length * USER_COLUMNS.length + offset] = totals[column]; });
+      userIds.push(totals.userId);
+      total = Number(row.total);
+    }
+    if (userIds.length === 0 && query.offset > 0) {
       total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM (${perUser})`).get(...source.params) as Row).n);
     }
-    return { users: rows.map(toUserTotals), total };
+    return { userIds, numbers: numbers.slice(0, userIds.length * USER_COLUMNS.length), total };
   }
 
   user(userId: string, filter: UsageFilter, nowMs: number): UserDetail | undefined {
