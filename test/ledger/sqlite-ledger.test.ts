@@ -242,8 +242,9 @@ describe('SqliteLedger', () => {
     const failed = priced({ userId: 's', costNanoUsd: 0, isError: true });
     const first = await ledger.commit([earlier, failed, priced({ userId: 's', costNanoUsd: 20, durationSeconds: 0.25, endTimeMs: Date.UTC(2026, 10, 27) })]);
     const inFlight = priced({ userId: 's' });
+    // Seeded before the commit is answered (a fast writer can answer within the same turn of the event loop that
+    // sends it, so the seed is read right away).
     const committing = ledger.commit([inFlight]);
-    await new Promise((resolve) => setImmediate(resolve)); // sent to the writer; its answer cannot have arrived yet
     const seed = ledger.seedUser('s');
     const inFlightBatch = await committing;
     assert.deepEqual(seed.map((series) => [series.requests, series.errors, series.costNanoUsd, series.durationSumSeconds]),
