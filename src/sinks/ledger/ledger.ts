@@ -48,7 +48,10 @@ export interface MetricsRestoreSource {
    * commit of each batch (one entry per export, not one per call).
    */
   countedInSeed(record: PricedUsage, batch: readonly PricedUsage[]): boolean;
-  /** Users whose latest call ended at or after `sinceMs`, most recent first, at most `limit`. */
+  /**
+   * Users whose latest call ended at or after `sinceMs`, most recent first, at most `limit`; as of the last fold, so
+   * exact at start (the ledger folds everything it finds when it opens), which is when the processor asks.
+   */
   recentUsers(sinceMs: number, limit: number): Array<{ userId: string; lastSeenMs: number }>;
 }
 
