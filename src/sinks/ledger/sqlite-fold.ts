@@ -35,21 +35,10 @@ interface SeriesRef {
 }
 
 /** One series' sums in one hour, with the errors split out (a series is all errors or none). */
-interface FoldRow {
+interface FoldRow extends Omit<HourlySums, 'hour'> {
   /** hour, series id, user id */
   readonly key: readonly [number, number, number];
-  requests: number;
   errors: number;
-  unpricedRequests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  costNanoUsd: number;
-  durationMicros: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
 }
 
 /** A map of ids in two generations, so that a full cache keeps its recent entries instead of starting empty. */

@@ -1,10 +1,7 @@
 import type { KnownSeries } from './group-series.ts';
 import { CALL, CALL_FIELDS } from './ledger-protocol.ts';
 import { seedEntry, seedKey, type SeedSums } from './metrics-seed.ts';
-
-/** The sums kept per series of a group, by offset. */
-const SUM = { requests: 0, input: 1, output: 2, cacheRead: 3, cacheWrite: 4, cost: 5, duration: 6, first: 7, last: 8 } as const;
-const SUM_FIELDS = 9;
+import { addCallTo, ENTRY as SUM, ENTRY_FIELDS as SUM_FIELDS } from './unfolded-sums.ts';
 
 /** One answered group commit whose calls the totals tables may not hold yet. */
 interface UnfoldedGroup {
@@ -13,7 +10,7 @@ interface UnfoldedGroup {
   readonly series: readonly KnownSeries[];
   readonly calls: Float64Array;
   readonly fresh: Uint8Array;
-  /** Per series index: its sums over the fresh calls, SUM_FIELDS numbers; computed when a seed first needs them. */
+  /** Per series index: its sums over the fresh calls (an ENTRY each); computed when a seed first needs them. */
   sums: Float64Array | undefined;
 }
 
@@ -74,27 +71,15 @@ export class UnfoldedGroups {
 
 function sumBySeries(group: UnfoldedGroup): Float64Array {
   const { calls, fresh } = group;
-  let seriesCount = 0;
-  for (let index = 0; index < fresh.length; index++) seriesCount = Math.max(seriesCount, calls[index * CALL_FIELDS + CALL.series]! + 1);
-  const sums = new Float64Array(Math.max(seriesCount, group.series.length) * SUM_FIELDS);
-  for (let seriesIndex = 0; seriesIndex < seriesCount; seriesIndex++) {
+  const sums = new Float64Array(group.series.length * SUM_FIELDS);
+  for (let seriesIndex = 0; seriesIndex < group.series.length; seriesIndex++) {
     sums[seriesIndex * SUM_FIELDS + SUM.first] = Infinity;
     sums[seriesIndex * SUM_FIELDS + SUM.last] = -Infinity;
   }
   for (let index = 0; index < fresh.length; index++) {
     if (fresh[index] === 0) continue;
     const call = index * CALL_FIELDS;
-    const at = calls[call + CALL.series]! * SUM_FIELDS;
-    const endTimeMs = calls[call + CALL.endTimeMs]!;
-    sums[at + SUM.requests] = sums[at + SUM.requests]! + 1;
-    sums[at + SUM.input] = sums[at + SUM.input]! + calls[call + CALL.input]!;
-    sums[at + SUM.output] = sums[at + SUM.output]! + calls[call + CALL.output]!;
-    sums[at + SUM.cacheRead] = sums[at + SUM.cacheRead]! + calls[call + CALL.cacheRead]!;
-    sums[at + SUM.cacheWrite] = sums[at + SUM.cacheWrite]! + calls[call + CALL.cacheWrite]!;
-    sums[at + SUM.cost] = sums[at + SUM.cost]! + calls[call + CALL.costNanoUsd]!;
-    sums[at + SUM.duration] = sums[at + SUM.duration]! + calls[call + CALL.durationMicros]!;
-    if (endTimeMs < sums[at + SUM.first]!) sums[at + SUM.first] = endTimeMs;
-    if (endTimeMs > sums[at + SUM.last]!) sums[at + SUM.last] = endTimeMs;
+    addCallTo(sums, calls[call + CALL.series]! * SUM_FIELDS, calls, call);
   }
   return sums;
 }

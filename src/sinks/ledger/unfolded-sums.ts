@@ -9,12 +9,28 @@ export interface UnfoldedSeries {
   readonly entries: number[];
 }
 
-/** The numbers of one series-hour entry in the store, by offset. */
-const ENTRY = {
+/** The numbers of one sums entry in a typed array, by offset (the writer's series-hours, the main thread's seeds). */
+export const ENTRY = {
   hour: 0, requests: 1, unpriced: 2, input: 3, output: 4, cacheRead: 5, cacheWrite: 6, reasoning: 7, cost: 8,
   duration: 9, first: 10, last: 11,
 } as const;
-const ENTRY_FIELDS = 12;
+export const ENTRY_FIELDS = 12;
+
+/** Adds the call at `at` of `calls` (CALL_FIELDS numbers) to the entry at `to` of `store`. */
+export function addCallTo(store: Float64Array, to: number, calls: Float64Array, at: number): void {
+  const endTimeMs = calls[at + CALL.endTimeMs]!;
+  store[to + ENTRY.requests] = store[to + ENTRY.requests]! + 1;
+  store[to + ENTRY.unpriced] = store[to + ENTRY.unpriced]! + calls[at + CALL.unpriced]!;
+  store[to + ENTRY.input] = store[to + ENTRY.input]! + calls[at + CALL.input]!;
+  store[to + ENTRY.output] = store[to + ENTRY.output]! + calls[at + CALL.output]!;
+  store[to + ENTRY.cacheRead] = store[to + ENTRY.cacheRead]! + calls[at + CALL.cacheRead]!;
+  store[to + ENTRY.cacheWrite] = store[to + ENTRY.cacheWrite]! + calls[at + CALL.cacheWrite]!;
+  store[to + ENTRY.reasoning] = store[to + ENTRY.reasoning]! + calls[at + CALL.reasoning]!;
+  store[to + ENTRY.cost] = store[to + ENTRY.cost]! + calls[at + CALL.costNanoUsd]!;
+  store[to + ENTRY.duration] = store[to + ENTRY.duration]! + calls[at + CALL.durationMicros]!;
+  if (endTimeMs < store[to + ENTRY.first]!) store[to + ENTRY.first] = endTimeMs;
+  if (endTimeMs > store[to + ENTRY.last]!) store[to + ENTRY.last] = endTimeMs;
+}
 
 /**
  * What committed groups added and the totals tables do not hold yet: sums per series and UTC hour, carried across
@@ -109,19 +125,7 @@ export class UnfoldedSums {
       entry = this.newEntry(hour, endTimeMs);
       entries.push(entry);
     }
-    const store = this.store;
-    const to = entry * ENTRY_FIELDS;
-    store[to + ENTRY.requests] = store[to + ENTRY.requests]! + 1;
-    store[to + ENTRY.unpriced] = store[to + ENTRY.unpriced]! + calls[at + CALL.unpriced]!;
-    store[to + ENTRY.input] = store[to + ENTRY.input]! + calls[at + CALL.input]!;
-    store[to + ENTRY.output] = store[to + ENTRY.output]! + calls[at + CALL.output]!;
-    store[to + ENTRY.cacheRead] = store[to + ENTRY.cacheRead]! + calls[at + CALL.cacheRead]!;
-    store[to + ENTRY.cacheWrite] = store[to + ENTRY.cacheWrite]! + calls[at + CALL.cacheWrite]!;
-    store[to + ENTRY.reasoning] = store[to + ENTRY.reasoning]! + calls[at + CALL.reasoning]!;
-    store[to + ENTRY.cost] = store[to + ENTRY.cost]! + calls[at + CALL.costNanoUsd]!;
-    store[to + ENTRY.duration] = store[to + ENTRY.duration]! + calls[at + CALL.durationMicros]!;
-    if (endTimeMs < store[to + ENTRY.first]!) store[to + ENTRY.first] = endTimeMs;
-    if (endTimeMs > store[to + ENTRY.last]!) store[to + ENTRY.last] = endTimeMs;
+    addCallTo(this.store, entry * ENTRY_FIELDS, calls, at);
   }
 
   private newEntry(hour: number, endTimeMs: number): number {
