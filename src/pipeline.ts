@@ -38,7 +38,16 @@ const MAX_REASONS_QUOTED = 5;
  * beside it go on. Resolves once every sink has taken the batch.
  */
 export function createPipeline(stages: PipelineStages) {
-  return async function ingest(batch: DecodedBatch): Promise<IngestResult> {
+  return function ingest(batch: DecodedBatch): Promise<IngestResult> {
+    try {
+      return recordCallsOf(batch);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  };
+
+  /** The synchronous part: spans -> calls decided now (and calls that wait for their user). */
+  function recordCallsOf(batch: DecodedBatch): Promise<IngestResult> {
     const reasons: string[] = batch.rejected.map((rejection) => rejection.reason);
     const readings: SpanReading[] = [];
     let ignored = 0;
@@ -57,8 +66,14 @@ export function createPipeline(stages: PipelineStages) {
     const attribution = stages.attribute(readings);
     // Spans found to be another instrumentation's copy of a call counted from its own span.
     ignored += attribution.duplicates;
-    if (attribution.waiting.length > 0 && stages.parkWaiting !== undefined) await stages.parkWaiting(attribution.waiting);
-    const priced = attribution.ready.map(stages.price);
+    // The decoded batch is not needed past this point: nothing awaited below holds on to it, so that exports
+    // waiting for their commit keep only their priced calls alive, not every span they carried.
+    return record(attribution.waiting, attribution.ready, ignored, reasons);
+  }
+
+  async function record(waiting: readonly UsageRecord[], ready: readonly UsageRecord[], ignored: number, reasons: readonly string[]): Promise<IngestResult> {
+    if (waiting.length > 0 && stages.parkWaiting !== undefined) await stages.parkWaiting(waiting);
+    const priced = ready.map(stages.price);
     const fresh = stages.ledger === undefined || priced.length === 0 ? priced : await stages.ledger.commit(priced);
     if (fresh.length > 0) {
       for (const sink of stages.sinks) await sink.write(fresh);
@@ -70,7 +85,7 @@ export function createPipeline(stages: PipelineStages) {
       rejected: reasons.length,
       rejectionMessage: summariseReasons(reasons),
     };
-  };
+  }
 }
 
 export type Ingest = ReturnType<typeof createPipeline>;

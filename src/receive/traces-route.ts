@@ -47,9 +47,12 @@ export function tracesRoute(options: TracesRouteOptions) {
     }
 
     health.spansReceived.inc(batch.spans.length + batch.rejected.length);
+    const ingesting = options.ingest(batch);
+    // Not held while the export waits for its commit (see ingest).
+    batch = undefined as unknown as DecodedBatch;
     let result;
     try {
-      result = await options.ingest(batch);
+      result = await ingesting;
     } catch (error) {
       // Nothing of this export was acknowledged: 503 makes OTLP exporters retry it later.
       options.log('error', `export could not be recorded: ${(error as Error).stack ?? error}`);
