@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Envelope, LedgerRequest, Reply, WorkerSettings } from './ledger-protocol.ts';
 import { LedgerWriter } from './sqlite-writer.ts';
 
@@ -8,7 +8,9 @@ import { LedgerWriter } from './sqlite-writer.ts';
  */
 const port = parentPort;
 if (port === null) throw new Error('ledger-worker.ts runs as a worker thread of SqliteLedger');
-const settings = workerData as WorkerSettings & { readonly nowMs: number };
+const settings = workerData as WorkerSettings & { readonly nowMs: number; readonly replies: MessagePort };
+/** Replies go on a port of their own (see SqliteLedger.takeWaitingReplies); requests come on parentPort. */
+const replies = settings.replies;
 
 let writer: LedgerWriter | undefined;
 let openFailure: string | undefined;
@@ -51,15 +53,39 @@ port.on('message', ({ id, request }: Envelope) => {
       reply = { id, ok: false, message: (error as Error).message };
     }
   }
-  port.postMessage(reply, transfer);
-  // Closing the port lets the thread end once the answer is out.
-  if (request.op === 'close') port.close();
-  if (request.op === 'group' && writer !== undefined) {
-    try {
-      writer.maintain(request.nowMs);
-    } catch (error) {
-      // The log stays committed; the next fold (or the next start) takes it.
-      process.emitWarning(`ledger fold failed: ${(error as Error).message}`);
-    }
+  replies.postMessage(reply, transfer);
+  // Closing the ports lets the thread end once the answer is out.
+  if (request.op === 'close') {
+    replies.close();
+    port.close();
+  }
+  if (request.op === 'group') {
+    lastNowMs = request.nowMs;
+    maintain();
   }
 });
+
+/** The clock of the latest group (the main thread's: tests move it). */
+let lastNowMs = 0;
+let continuation: NodeJS.Immediate | undefined;
+
+/**
+ * A slice of maintenance after each group; while a fold is under way, further slices also run when no group comes
+ * (setImmediate runs after the messages already waiting, so slices and group commits take turns).
+ */
+function maintain(): void {
+  if (writer === undefined) return;
+  let more = false;
+  try {
+    more = writer.maintain(lastNowMs);
+  } catch (error) {
+    // The log stays committed; the next fold (or the next start) takes it.
+    process.emitWarning(`ledger fold failed: ${(error as Error).message}`);
+  }
+  if (more) {
+    continuation ??= setImmediate(() => {
+      continuation = undefined;
+      maintain();
+    });
+  }
+}

@@ -1,14 +1,22 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { HOURS_PER_DAY } from './aggregate.ts';
-import { CALL_FIELDS, type HourlySums, type SeriesTuple } from './ledger-protocol.ts';
-import { float64sOfBlob, UnfoldedSums } from './unfolded-sums.ts';
+import { CALL, CALL_FIELDS, type HourlySums, type SeriesTuple } from './ledger-protocol.ts';
+import { float64sOfBlob, UnfoldedSums, type UnfoldedSeries } from './unfolded-sums.ts';
 
 /**
  * Folding: writing what the call log holds (summed in memory as UnfoldedSums) into the totals tables usage_hourly,
- * usage_daily and user_daily and into the users' first and last seen, then emptying the log, inside the caller's
- * transaction. The fold's rows (one per series and hour, however many commits fed it) go into SQLite once, into a
- * table in memory, many rows per statement; each totals table is then upserted from it by one SQL statement, in key
- * order. Series, users and property sets get their integer ids here, not on the commit path.
+ * usage_daily and user_daily and into the users' first and last seen, then emptying the log. The fold's rows (one
+ * per series and hour, however many commits fed it) go into SQLite once, into a table in memory, many rows per
+ * statement; each totals table is then upserted from it by one SQL statement, in key order. Series, users and
+ * property sets get their integer ids here, not on the commit path.
+ *
+ * A fold runs in slices, each a transaction of its own, so that the group commits waiting for the writer are not
+ * held up by a whole fold (a few hundred ms for tens of thousands of series): first the series' ids are looked up
+ * (reads only), then a slice at a time writes a run of series in id order (neighbouring pages of each table),
+ * marking each with the commit it is folded through (series.folded_seq). A reader thus knows, per series, which
+ * commits the totals hold: the seeds stay exact while a fold is half done. The last slice empties the log and sets
+ * meta.folded_seq. A kill -9 between slices leaves the log: the next start folds it, leaving out the calls of the
+ * series a slice had already folded.
  */
 
 const ROWS_PER_STATEMENT = 64;
@@ -68,6 +76,27 @@ class IdCache<V> {
   }
 }
 
+/** A series of the fold, with its ids once known (undefined: new to the ledger, inserted by its slice). */
+interface FoldSeries {
+  readonly line: string;
+  readonly parts: ReadonlyArray<UnfoldedSeries>;
+  ref: SeriesRef | undefined;
+}
+
+/** A fold under way: the sums of the commits through `throughSeq`. */
+interface FoldInProgress {
+  readonly throughSeq: number;
+  readonly sums: UnfoldedSums;
+  /** One entry per series (two numbers can stand for one series: both are its parts), in the order written. */
+  series: FoldSeries[];
+  /** How many series have their ids looked up; the writing starts when all have. */
+  resolved: number;
+  /** How many series the committed slices wrote. */
+  written: number;
+  /** Where the slice being written ends; becomes `written` once its transaction commits (confirm). */
+  slicedTo: number;
+}
+
 export class LedgerFold {
   private readonly db: DatabaseSync;
   private readonly statements: ReturnType<typeof prepareStatements>;
@@ -75,46 +104,126 @@ export class LedgerFold {
   private readonly seriesRefs = new IdCache<SeriesRef>();
   private readonly userRefs = new IdCache<number>();
   private readonly propertySetIds = new IdCache<number>();
+  private current: FoldInProgress | undefined;
 
   constructor(db: DatabaseSync) {
     this.db = db;
     this.statements = prepareStatements(db);
   }
 
+  get inProgress(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The commit the fold under way is folding through. */
+  get throughSeq(): number | undefined {
+    return this.current?.throughSeq;
+  }
+
+  /** Starts folding `sums`, the calls committed through `throughSeq` (and not folded before). */
+  begin(sums: UnfoldedSums, throughSeq: number): void {
+    if (this.current !== undefined) throw new Error('a fold is already under way');
+    const byLine = new Map<string, UnfoldedSeries[]>();
+    for (const series of sums.bySeries.values()) {
+      const parts = byLine.get(series.line);
+      if (parts === undefined) byLine.set(series.line, [series]);
+      else parts.push(series);
+    }
+    this.current = {
+      throughSeq, sums, resolved: 0, written: 0, slicedTo: 0,
+      series: [...byLine].map(([line, parts]) => ({ line, parts, ref: this.seriesRefs.get(line) })),
+    };
+  }
+
   /**
-   * Writes `sums` into the totals tables and deletes the call log up to `throughSeq`, recording it as folded; inside
-   * the caller's transaction. After a rollback call forget(): ids handed out in it no longer exist.
+   * One slice of the fold under way, inside the caller's transaction: looks up the ids of up to `maxRows` series
+   * (reads only), or, once all are known, writes series worth up to `maxRows` rows (at least one series). Call
+   * confirm() after the transaction commits, forget() after it rolls back. Returns true when this slice is the last.
    */
-  write(sums: UnfoldedSums, throughSeq: number): void {
+  step(maxRows: number): boolean {
+    const fold = this.current;
+    if (fold === undefined) return true;
+    if (fold.resolved < fold.series.length) {
+      const end = Math.min(fold.series.length, fold.resolved + maxRows);
+      for (let index = fold.resolved; index < end; index++) {
+        const series = fold.series[index]!;
+        series.ref ??= this.existingSeriesRef(series.line);
+      }
+      fold.resolved = end;
+      if (fold.resolved < fold.series.length) return false;
+      // Known series in id order, so that each slice writes neighbouring pages; new ones after them (their ids,
+      // handed out as they are inserted, follow every known id).
+      const unwritten = fold.series.slice(fold.written).sort((a, b) => (a.ref?.seriesId ?? Infinity) - (b.ref?.seriesId ?? Infinity));
+      fold.series = fold.series.slice(0, fold.written).concat(unwritten);
+      if (fold.series.length > 0) return false;
+    }
+    let end = fold.written;
+    let rows = 0;
+    while (end < fold.series.length && (end === fold.written || rows < maxRows)) {
+      for (const part of fold.series[end]!.parts) rows += part.entries.length;
+      end++;
+    }
+    this.writeSlice(fold, fold.written, end);
+    fold.slicedTo = end;
+    const last = end === fold.series.length;
+    if (last) {
+      this.statements.deleteLog.run(fold.throughSeq);
+      this.statements.metaSet.run(fold.throughSeq, 'folded_seq');
+    }
+    return last;
+  }
+
+  /** The slice's transaction committed: the fold moves on (and is over after its last slice). */
+  confirm(): void {
+    const fold = this.current;
+    if (fold === undefined) return;
+    fold.written = fold.slicedTo;
+    if (fold.written === fold.series.length && fold.resolved === fold.series.length) this.current = undefined;
+  }
+
+  /**
+   * The slice's transaction rolled back: ids handed out inside it no longer exist. The fold stays under way and
+   * writes the same slice again next time.
+   */
+  forget(): void {
+    this.seriesRefs.clear();
+    this.userRefs.clear();
+    this.propertySetIds.clear();
+    const fold = this.current;
+    if (fold === undefined) return;
+    fold.slicedTo = fold.written;
+    for (let index = fold.written; index < fold.series.length; index++) fold.series[index]!.ref = undefined;
+    fold.resolved = fold.written;
+  }
+
+  /** Writes the series [start, end) of the fold: their rows, their users' first and last seen, their folded_seq. */
+  private writeSlice(fold: FoldInProgress, start: number, end: number): void {
     // Keyed by ids, not by number: two numbers can stand for one series (the main thread renumbers after forgetting
     // its series).
     const hourly = new Map<number, Map<number, FoldRow>>();
     const userSpans = new Map<number, { first: number; last: number }>();
-    for (const series of sums.bySeries.values()) {
-      const { line } = series;
-      const { seriesId, userRef, isError } = this.seriesRef(line);
+    for (let index = start; index < end; index++) {
+      const series = fold.series[index]!;
+      series.ref ??= this.seriesRef(series.line);
+      const { seriesId, userRef, isError } = series.ref;
       let span = userSpans.get(userRef);
       if (span === undefined) userSpans.set(userRef, span = { first: Infinity, last: -Infinity });
       let rows = hourly.get(seriesId);
       if (rows === undefined) hourly.set(seriesId, rows = new Map());
-      for (const hourSums of sums.hoursOf(series)) {
-        addRow(rows, [hourSums.hour, seriesId, userRef], hourSums, isError ? hourSums.requests : 0);
-        if (hourSums.firstSeenMs < span.first) span.first = hourSums.firstSeenMs;
-        if (hourSums.lastSeenMs > span.last) span.last = hourSums.lastSeenMs;
+      for (const part of series.parts) {
+        for (const hourSums of fold.sums.hoursOf(part)) {
+          addRow(rows, [hourSums.hour, seriesId, userRef], hourSums, isError ? hourSums.requests : 0);
+          if (hourSums.firstSeenMs < span.first) span.first = hourSums.firstSeenMs;
+          if (hourSums.lastSeenMs > span.last) span.last = hourSums.lastSeenMs;
+        }
       }
     }
     this.widenUsers(userSpans);
     // The rows go into SQLite once (a table in memory); the three totals tables are summed from it in SQL.
     this.insertRows(hourly);
     for (const statement of this.statements.foldRows) statement.run();
-    this.statements.deleteLog.run(throughSeq);
-    this.statements.metaSet.run(throughSeq, 'folded_seq');
-  }
-
-  forget(): void {
-    this.seriesRefs.clear();
-    this.userRefs.clear();
-    this.propertySetIds.clear();
+    this.statements.markFolded.run(fold.throughSeq);
+    this.statements.clearRows.run();
   }
 
   /** The fold's rows into the in-memory table fold_rows, many per statement. */
@@ -163,6 +272,30 @@ export class LedgerFold {
     }
   }
 
+  /** The ids of a series the ledger knows, by its line; undefined for a new one. Reads only. */
+  private existingSeriesRef(line: string): SeriesRef | undefined {
+    const cached = this.seriesRefs.get(line);
+    if (cached !== undefined) return cached;
+    const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(line) as SeriesTuple;
+    let userRef = this.userRefs.get(userId);
+    if (userRef === undefined) {
+      const user = this.statements.userId.get(userId) as { id: number } | undefined;
+      if (user === undefined) return undefined;
+      this.userRefs.set(userId, userRef = Number(user.id));
+    }
+    let propertySet = this.propertySetIds.get(propertiesJson);
+    if (propertySet === undefined) {
+      const set = this.statements.propertySetId.get(propertiesJson) as { id: number } | undefined;
+      if (set === undefined) return undefined;
+      this.propertySetIds.set(propertiesJson, propertySet = Number(set.id));
+    }
+    const series = this.statements.seriesId.get(userRef, provider, model, operation, isError ? 1 : 0, propertySet) as { id: number } | undefined;
+    if (series === undefined) return undefined;
+    const ref = { seriesId: Number(series.id), userRef, isError };
+    this.seriesRefs.set(line, ref);
+    return ref;
+  }
+
   /** A user's id; a new user is inserted with an empty span, which the fold then widens to their calls. */
   private userRef(userId: string): number {
     let ref = this.userRefs.get(userId);
@@ -205,9 +338,26 @@ export class LedgerFold {
 
 /**
  * Folds what call_log holds (a stop or a kill -9 between folds left it there) into the totals tables, inside the
- * caller's transaction; run at open, before any other connection uses the file.
+ * caller's transaction; run at open, before any other connection uses the file. A fold that was cut short between
+ * slices has already folded some series through some commit (series.folded_seq): their calls of those commits
+ * are left out.
  */
 export function foldCallLog(db: DatabaseSync): void {
+  const foldedSeq = Number((db.prepare(`SELECT value FROM meta WHERE name = 'folded_seq'`).get() as { value: number }).value);
+  const partlyFolded = db.prepare('SELECT 1 FROM series WHERE folded_seq > ? LIMIT 1').get(foldedSeq) !== undefined;
+  const seriesFoldedSeq = db.prepare(`SELECT s.folded_seq AS folded_seq FROM series s
+    JOIN users u ON u.id = s.user_ref JOIN property_sets p ON p.id = s.property_set
+    WHERE u.user_id = ? AND s.provider = ? AND s.model = ? AND s.operation = ? AND s.is_error = ? AND p.json = ?`);
+  const foldedSeqOfLine = new Map<string, number>();
+  const foldedThrough = (line: string): number => {
+    let seq = foldedSeqOfLine.get(line);
+    if (seq === undefined) {
+      const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(line) as SeriesTuple;
+      const row = seriesFoldedSeq.get(userId, provider, model, operation, isError ? 1 : 0, propertiesJson) as { folded_seq: number } | undefined;
+      foldedSeqOfLine.set(line, seq = Number(row?.folded_seq ?? 0));
+    }
+    return seq;
+  };
   const sums = new UnfoldedSums();
   let lastSeq = 0;
   const rows = db.prepare('SELECT seq, numbers, lines, calls, fresh FROM call_log ORDER BY seq')
@@ -216,11 +366,21 @@ export function foldCallLog(db: DatabaseSync): void {
     // Rows are read in the order they were written: each series' line comes with (or before) its first use.
     const numbers = float64sOfBlob(row.numbers, 1, 'series numbers');
     sums.learn(row.lines, numbers, false);
-    sums.add(numbers, float64sOfBlob(row.calls, CALL_FIELDS, 'calls'), row.fresh);
-    lastSeq = Number(row.seq);
+    const calls = float64sOfBlob(row.calls, CALL_FIELDS, 'calls');
+    const seq = Number(row.seq);
+    let fresh = row.fresh;
+    if (partlyFolded) {
+      const folded = Array.from(numbers, (number) => foldedThrough(sums.lineOf(number)) >= seq);
+      if (folded.includes(true)) fresh = fresh.map((isNew, index) => (isNew === 1 && !folded[calls[index * CALL_FIELDS + CALL.series]!] ? 1 : 0));
+    }
+    sums.add(numbers, calls, fresh);
+    lastSeq = seq;
   }
   const committed = Number((db.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`).get() as { value: number }).value);
-  new LedgerFold(db).write(sums, Math.max(lastSeq, committed));
+  const fold = new LedgerFold(db);
+  fold.begin(sums, Math.max(lastSeq, committed));
+  while (!fold.step(Infinity)) fold.confirm();
+  fold.confirm();
 }
 
 /** Adds one series-hour's sums to the series' rows (two numbers can stand for one series: they add up). */
@@ -278,8 +438,9 @@ function prepareStatements(db: DatabaseSync) {
       db.prepare(`INSERT INTO user_daily (day, user_ref, ${USAGE_VALUES})
         SELECT hour / ${HOURS_PER_DAY} AS day, user_ref, ${ROW_SUMS} FROM temp.fold_rows WHERE true
         GROUP BY day, user_ref ORDER BY day, user_ref ON CONFLICT (day, user_ref) DO UPDATE SET ${UPSERT_USAGE_SET}`),
-      db.prepare('DELETE FROM temp.fold_rows'),
     ],
+    markFolded: db.prepare('UPDATE series SET folded_seq = ? WHERE id IN (SELECT series_id FROM temp.fold_rows)'),
+    clearRows: db.prepare('DELETE FROM temp.fold_rows'),
     metaSet: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
     deleteLog: db.prepare('DELETE FROM call_log WHERE seq <= ?'),
     userId: db.prepare('SELECT id FROM users WHERE user_id = ?'),

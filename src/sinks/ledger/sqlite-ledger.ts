@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
@@ -76,6 +76,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private readonly reads: ReturnType<typeof prepareReads>;
   private readonly seedStatements = new Map<string, StatementSync>();
   private readonly worker: Worker;
+  /** The writer's replies come on a port of their own, so that a seed can take the ones waiting synchronously. */
+  private readonly replies: MessagePort;
   /** Until when schema-1 dedup keys (a migrated ledger) are consulted; 0 when there are none. */
   private legacyUntilMs: number;
   private nextRequestId = 1;
@@ -131,8 +133,11 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.reader = reader;
     this.reads = prepareReads(reader);
     this.legacyUntilMs = Number((this.reads.meta.get('legacy_seen_until_ms') as Row | undefined)?.value ?? 0);
+    const channel = new MessageChannel();
+    this.replies = channel.port1;
     this.worker = new Worker(WORKER_URL, {
-      workerData: { path: this.path, dedupWindowMs: this.dedupWindowMs, synchronous: options.synchronous, nowMs },
+      workerData: { path: this.path, dedupWindowMs: this.dedupWindowMs, synchronous: options.synchronous, nowMs, replies: channel.port2 },
+      transferList: [channel.port2],
       // The writer makes short-lived garbage per call; a small young generation keeps its share of RSS small.
       // An old generation of 192 MB: its live data is a few tens of MB (the sums between folds, id caches), and with
       // no limit V8 lets the garbage of a flood of new users grow the thread's heap by a hundred MB and more.
@@ -140,7 +145,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     });
     // Referenced only while an answer is awaited, so an idle ledger does not keep the process alive.
     this.worker.unref();
-    this.worker.on('message', (reply: Reply) => this.onReply(reply));
+    this.replies.on('message', (reply: Reply) => this.onReply(reply));
+    this.replies.unref();
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => { if (this.closing === undefined) this.fail(new Error(`exited with code ${code}`)); });
   }
@@ -173,16 +179,21 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   seedUser(userId: string): UserSeriesSeed[] {
     this.assertOpen();
     const seeds = new Map<string, SeedSums>();
+    const seriesFoldedSeq = new Map<string, number>();
     let foldedSeq: number;
     // One snapshot for the sequence number and the sums, so the folded part is exact as of that number.
     this.reader.exec('BEGIN');
     try {
       foldedSeq = Number((this.reads.meta.get('folded_seq') as Row).value);
-      this.readFoldedSeed(userId, seeds);
+      this.readFoldedSeed(userId, seeds, seriesFoldedSeq);
     } finally {
       this.reader.exec('COMMIT');
     }
-    this.unfolded.addToSeed(userId, foldedSeq, seeds);
+    // A fold under way may have written some series through a commit whose answer this thread has not handled
+    // yet; the writer sent that answer before the fold began, so it is waiting on the port now. Handling it makes
+    // the seed exact as of the latest answer for every series: no folded part holds a commit past it.
+    this.takeWaitingReplies();
+    this.unfolded.addToSeed(userId, foldedSeq, seeds, seriesFoldedSeq);
     this.markSeeded(userId, Math.max(foldedSeq, this.answeredSeq));
     return [...seeds.values()].map(seedOfSums);
   }
@@ -246,31 +257,40 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   }
 
   private request<K extends LedgerRequest['op']>(request: Extract<LedgerRequest, { op: K }>, transfer: ArrayBuffer[] = []): Promise<LedgerAnswers[K]> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.send(request, transfer, { resolve: resolve as (value: never) => void, reject }));
+  }
+
+  private send(request: LedgerRequest, transfer: ArrayBuffer[], waiting: Waiting): void {
+    if (this.failure !== undefined) return waiting.reject(this.failure);
     if (this.closed && request.op !== 'close' && request.op !== 'group') {
-      return Promise.reject(new LedgerClosedError('the ledger is closed'));
+      return waiting.reject(new LedgerClosedError('the ledger is closed'));
     }
     const id = this.nextRequestId++;
-    return new Promise((resolve, reject) => {
-      if (this.waiting.size === 0) this.worker.ref();
-      this.waiting.set(id, { resolve: resolve as (value: never) => void, reject });
-      try {
-        this.worker.postMessage({ id, request } satisfies Envelope, transfer);
-      } catch (error) {
-        this.waiting.delete(id);
-        if (this.waiting.size === 0) this.worker.unref();
-        reject(error as Error);
-      }
-    });
+    if (this.waiting.size === 0) this.replies.ref();
+    this.waiting.set(id, waiting);
+    try {
+      this.worker.postMessage({ id, request } satisfies Envelope, transfer);
+    } catch (error) {
+      this.waiting.delete(id);
+      if (this.waiting.size === 0) this.replies.unref();
+      waiting.reject(error as Error);
+    }
   }
 
   private onReply(reply: Reply): void {
     const waiting = this.waiting.get(reply.id);
     if (waiting === undefined) return;
     this.waiting.delete(reply.id);
-    if (this.waiting.size === 0) this.worker.unref();
+    if (this.waiting.size === 0) this.replies.unref();
     if (reply.ok) waiting.resolve(reply.value as never);
     else waiting.reject(new Error(reply.message));
+  }
+
+  /** Handles now the replies the writer has sent and this thread has not received yet. */
+  private takeWaitingReplies(): void {
+    for (let received = receiveMessageOnPort(this.replies); received !== undefined; received = receiveMessageOnPort(this.replies)) {
+      this.onReply(received.message as Reply);
+    }
   }
 
   /** The writer thread is gone: what waits for it fails (exports get 503), and so does everything after. */
@@ -308,19 +328,33 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       items.push({ kind: 'commit', start, end: index });
     }
     const series = this.seriesNumbering.end();
-    this.groupInFlight = this.request({
+    let groupDone!: () => void;
+    this.groupInFlight = new Promise<void>((resolve) => { groupDone = resolve; });
+    const finish = () => {
+      this.groupInFlight = undefined;
+      groupDone();
+      if (this.queue.length > 0 && !this.closed) queueMicrotask(() => this.flush());
+    };
+    // Settled as soon as the reply is handled, not in a later microtask, so that a seed that takes the waiting
+    // replies (takeWaitingReplies) finds their groups answered.
+    this.send({
       op: 'group', nowMs, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls, legacyKeys, items,
-    }, [calls.buffer, series.numbers.buffer as ArrayBuffer])
-      .then((answer) => this.settleGroup(work, answer, series), (error: Error) => {
+    }, [calls.buffer, series.numbers.buffer as ArrayBuffer], {
+      resolve: ((answer: GroupAnswer) => {
+        try {
+          this.settleGroup(work, answer, series);
+        } finally {
+          finish();
+        }
+      }) as (value: never) => void,
+      reject: (error: Error) => {
         // The group may not have reached the writer, with series lines it carried for the first time.
         this.seriesNumbering.forgetAll();
         const failure = new Error(`ledger commit failed: ${error.message}`, { cause: error });
         for (const item of work) item.reject(failure);
-      })
-      .finally(() => {
-        this.groupInFlight = undefined;
-        if (this.queue.length > 0 && !this.closed) this.flush();
-      });
+        finish();
+      },
+    });
   }
 
   private settleGroup(work: readonly QueuedWork[], answer: GroupAnswer, series: GroupSeries): void {
@@ -361,19 +395,25 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.seededAt.set(userId, seq);
   }
 
-  /** The user's all-time totals per series in the folded tables, into `seeds`; call inside a read transaction. */
-  private readFoldedSeed(userId: string, seeds: Map<string, SeedSums>): void {
+  /**
+   * The user's all-time totals per series in the folded tables, into `seeds`, and the commit each series is folded
+   * through (series.folded_seq) into `seriesFoldedSeq`; call inside a read transaction.
+   */
+  private readFoldedSeed(userId: string, seeds: Map<string, SeedSums>, seriesFoldedSeq: Map<string, number>): void {
     const span = userSpanOf(this.reads.userSpan, userId);
     if (span === undefined) return;
     const source = oneUserSource({ fromMs: undefined, toMs: undefined, properties: [] }, span);
     const rows = this.seedStatement(`WITH ${source.sql}
       SELECT s.provider AS provider, s.model AS model, s.operation AS operation, s.is_error AS is_error, p.json AS json,
+        s.folded_seq AS folded_seq,
         ${SUMS_SQL}, MIN(src.first_seen_ms) AS first_seen_ms, MAX(src.last_seen_ms) AS last_seen_ms
       FROM src JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set
       GROUP BY src.series_id ORDER BY src.series_id`).all(...source.params) as Row[];
     for (const row of rows) {
       const series = { provider: String(row.provider), model: String(row.model), operation: String(row.operation), propertiesJson: String(row.json) };
-      const sums = seedEntry(seeds, seedKey(series.provider, series.model, series.operation, Number(row.is_error) === 1, series.propertiesJson), series);
+      const key = seedKey(series.provider, series.model, series.operation, Number(row.is_error) === 1, series.propertiesJson);
+      seriesFoldedSeq.set(key, Number(row.folded_seq));
+      const sums = seedEntry(seeds, key, series);
       sums.requests += Number(row.requests);
       sums.errors += Number(row.errors);
       sums.inputTokens += Number(row.input_tokens);

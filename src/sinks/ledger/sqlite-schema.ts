@@ -3,7 +3,7 @@ import type { UsageRecord } from '../../sources/usage-record.ts';
 import { HOURS_PER_DAY, spanIdentity } from './aggregate.ts';
 import { UPSERT_USAGE_SET } from './sqlite-fold.ts';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** The usage columns after the keys, in the order the upserts bind them. */
 const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS series (
   id INTEGER PRIMARY KEY,
   user_ref INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
   is_error INTEGER NOT NULL, property_set INTEGER NOT NULL,
+  folded_seq INTEGER NOT NULL DEFAULT 0,
   UNIQUE (user_ref, provider, model, operation, is_error, property_set)
 );
 CREATE TABLE IF NOT EXISTS usage_hourly (hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
@@ -68,6 +69,12 @@ export function createOrUpgradeSchema(db: DatabaseSync, path: string, nowMs: num
   if (version === 1) upgradeFromVersion1(db, nowMs, legacyUntilMs);
   else if (version === 2) upgradeFromVersion2(db);
   else db.exec(SCHEMA);
+  // Schema 4 added the commit each series is folded through (folds run in slices); series of an older ledger were
+  // folded through meta.folded_seq, which 0 stands for.
+  const seriesColumns = db.prepare('PRAGMA table_info(series)').all() as Array<{ name: string }>;
+  if (!seriesColumns.some((column) => column.name === 'folded_seq')) {
+    db.exec('ALTER TABLE series ADD COLUMN folded_seq INTEGER NOT NULL DEFAULT 0');
+  }
   db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?), (?, ?), (?, ?), (?, ?)')
     .run('dedup_current', 0, 'dedup_rotated_ms', nowMs, 'legacy_seen_until_ms', 0, 'commit_seq', 0);

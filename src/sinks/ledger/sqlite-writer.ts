@@ -16,6 +16,8 @@ const KEYS_PER_STATEMENT = 400;
  */
 const FOLD_AFTER_ENTRIES = 20_000;
 const FOLD_AFTER_MS = 5000;
+/** Rows (series-hours) one slice of a fold writes: a few ms of the writer's time between two group commits. */
+const ROWS_PER_FOLD_SLICE = 1000;
 /** SQLite page cache of the writing connection; the working set is the recent hours of the active series. */
 const WRITER_CACHE_KIB = 16_384;
 const MAX_CACHED_STATEMENTS = 64;
@@ -107,13 +109,21 @@ export class LedgerWriter {
   }
 
   /**
-   * Work no export waits for, done after a group's answer is out: folding the log when due, then moving the WAL back
-   * into the database file. Inside the commit it would hold up that group's exports for tens of ms.
+   * Work no export waits for, done after a group's answer is out: one slice of a fold, starting one when it is due;
+   * after the last slice, moving the WAL back into the database file. Returns true while a fold is under way, for
+   * the caller to come back soon even if no group arrives. A whole fold inside the writer's turn would hold up the
+   * exports waiting for their commit for hundreds of ms.
    */
-  maintain(nowMs: number): void {
-    if (!this.foldDue(nowMs)) return;
-    this.foldNow(nowMs);
+  maintain(nowMs: number): boolean {
+    if (nowMs < this.foldRetryAtMs) return false;
+    if (!this.fold.inProgress) {
+      if (!this.foldDue(nowMs)) return false;
+      this.beginFold(nowMs);
+    }
+    this.foldSlice(nowMs, ROWS_PER_FOLD_SLICE);
+    if (this.fold.inProgress) return true;
     this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    return false;
   }
 
   users(query: UsersQuery, nowMs: number): PackedUsersPage {
@@ -321,24 +331,36 @@ export class LedgerWriter {
     return this.unfolded.entries >= FOLD_AFTER_ENTRIES || (this.unfolded.entries > 0 && nowMs - this.foldedAtMs >= FOLD_AFTER_MS);
   }
 
-  /** Folds the log in a transaction of its own, so that a read sees every committed call in the totals tables. */
+  /** Folds everything committed, the fold under way first, so that a read sees every committed call in the totals. */
   private foldNow(nowMs: number): void {
+    while (this.fold.inProgress) this.foldSlice(nowMs, Infinity);
     if (this.foldedSeq === this.seq) return;
+    this.beginFold(nowMs);
+    while (this.fold.inProgress) this.foldSlice(nowMs, Infinity);
+  }
+
+  private beginFold(nowMs: number): void {
+    this.fold.begin(this.unfolded.detach(), this.seq);
+    this.foldedAtMs = nowMs;
+  }
+
+  /** One slice of the fold under way, in a transaction of its own. */
+  private foldSlice(nowMs: number, maxRows: number): void {
+    const throughSeq = this.fold.throughSeq!;
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      this.fold.write(this.unfolded, this.seq);
+      this.fold.step(maxRows);
       this.db.exec('COMMIT');
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
-      // The sums stay for the next fold (not before FOLD_AFTER_MS: a fold that fails, e.g. on a full disk, would
-      // otherwise be retried after every commit); ids handed out inside the failed transaction no longer exist.
+      // The slice is written again, not before FOLD_AFTER_MS: a fold that fails, e.g. on a full disk, would
+      // otherwise be retried after every commit; ids handed out inside the failed transaction no longer exist.
       this.fold.forget();
       this.foldRetryAtMs = nowMs + FOLD_AFTER_MS;
       throw error;
     }
-    this.unfolded.clear();
-    this.foldedSeq = this.seq;
-    this.foldedAtMs = nowMs;
+    this.fold.confirm();
+    if (!this.fold.inProgress) this.foldedSeq = throughSeq;
   }
 
   private chunkStatement(name: string, rows: number, build: (rows: number) => string): StatementSync {

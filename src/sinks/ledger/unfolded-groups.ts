@@ -36,8 +36,11 @@ export class UnfoldedGroups {
     if (dropped > 0) this.groups = this.groups.slice(dropped);
   }
 
-  /** Adds the user's calls of the groups committed after `afterSeq` to `seeds` (keyed by seedKey). */
-  addToSeed(userId: string, afterSeq: number, seeds: Map<string, SeedSums>): void {
+  /**
+   * Adds the user's calls of the groups committed after `afterSeq` to `seeds` (keyed by seedKey), leaving out those
+   * of a series that `foldedThrough` says the totals hold through a later commit (a fold under way has written it).
+   */
+  addToSeed(userId: string, afterSeq: number, seeds: Map<string, SeedSums>, foldedThrough: ReadonlyMap<string, number> = new Map()): void {
     for (const group of this.groups) {
       if (group.seq <= afterSeq) continue;
       for (let seriesIndex = 0; seriesIndex < group.series.length; seriesIndex++) {
@@ -48,7 +51,9 @@ export class UnfoldedGroups {
         const requests = sums[at + SUM.requests]!;
         if (requests === 0) continue;
         const { provider, model, operation, isError, propertiesJson } = series;
-        const seed = seedEntry(seeds, seedKey(provider, model, operation, isError, propertiesJson), { provider, model, operation, propertiesJson });
+        const key = seedKey(provider, model, operation, isError, propertiesJson);
+        if (group.seq <= (foldedThrough.get(key) ?? 0)) continue;
+        const seed = seedEntry(seeds, key, { provider, model, operation, propertiesJson });
         seed.requests += requests;
         if (isError) seed.errors += requests;
         seed.inputTokens += sums[at + SUM.input]!;

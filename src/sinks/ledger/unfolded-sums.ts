@@ -39,7 +39,7 @@ export function addCallTo(store: Float64Array, to: number, calls: Float64Array, 
  * gave them; their lines arrive once (GroupRequest.series) and are remembered here.
  */
 export class UnfoldedSums {
-  readonly bySeries = new Map<number, UnfoldedSeries>();
+  bySeries = new Map<number, UnfoldedSeries>();
   /** Series-hour entries held, i.e. the rows the next fold upserts into usage_hourly. */
   entries = 0;
   /**
@@ -143,14 +143,25 @@ export class UnfoldedSums {
     return entry;
   }
 
-  /** After a fold: the sums are in the totals tables and the log is empty. */
-  clear(): void {
-    this.bySeries.clear();
+  /**
+   * Hands over the sums held so far (to be folded) and starts anew: later calls add to new sums, and the call log's
+   * next rows name their series again, so that the rows after the handed-over ones carry every line they use.
+   */
+  detach(): UnfoldedSums {
+    const detached = new UnfoldedSums();
+    detached.bySeries = this.bySeries;
+    detached.store = this.store;
+    detached.entries = this.entries;
+    detached.lines = this.lines;
+    this.bySeries = new Map();
+    this.store = new Float64Array(1024 * ENTRY_FIELDS);
     this.entries = 0;
     this.logged.clear();
+    return detached;
   }
 
-  private lineOf(number: number): string {
+  /** The line of a series number this has learnt. */
+  lineOf(number: number): string {
     const line = this.lines.get(number);
     if (line === undefined) throw new Error(`the ledger writer was sent series number ${number} without its line`);
     return line;
