@@ -7,8 +7,9 @@
  *    - warm: as many again (new spans, the same users), the steady state of a processor that has run a while;
  *    - fold: right after the warm pass, GET /api/users, which waits until the writer has folded what it logged
  *      (folds otherwise run every few seconds, beside the commits): the rest of the ledger's work for those calls.
- *    Spans/s (wall), the processor's CPU per 1,000 spans by thread (Linux /proc), medians over rounds, and the on/off
- *    ratios. The benchmark client shares the machine's cores with the processor, as a Collector on the same host would.
+ *    Spans/s (wall), the processor's CPU per 1,000 spans by thread (Linux /proc) and the client's, medians over
+ *    rounds, and the on/off ratios. The client (otlp-client.ts: node:http, kept-alive connections) shares the
+ *    machine's cores with the processor, as a Collector on the same host would.
  * 2. The ledger alone, in process: 1,000,000 priced calls across 10,000 users spread over `days` days, committed in
  *    exports of 512; calls/s and the size of the database on disk.
  */
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeBatch, serializeProtobuf } from './fixtures.ts';
+import { OtlpClient } from './otlp-client.ts';
 import { startProcessor, type RunningProcessor } from '../test/helpers/processor.ts';
 import type { PricedUsage } from '../src/pricing/priced-usage.ts';
 import { NO_TOKENS } from '../src/sources/usage-record.ts';
@@ -63,23 +65,25 @@ interface Pass {
   spansPerSecond: number;
   /** CPU ms per 1,000 spans by thread. */
   cpu: Map<string, number>;
+  /** The benchmark client's CPU ms per 1,000 spans (it shares the machine's cores). */
+  clientCpu: number;
 }
 
 async function sendAll(processor: RunningProcessor, bodies: readonly Uint8Array[]): Promise<Pass> {
-  const post = (body: Uint8Array) => fetch(`${processor.url}/v1/traces`, {
-    method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' },
-  }).then(async (response) => {
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`export answered ${response.status}`);
-  });
+  const client = new OtlpClient(processor.url, IN_FLIGHT);
   const pid = processor.child.pid!;
   const cpuBefore = threadCpuMs(pid);
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
-  let next = 0;
-  const sender = async () => { while (next < bodies.length) await post(bodies[next++]!); };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
+  await client.sendAll(bodies, IN_FLIGHT);
   const seconds = (performance.now() - started) / 1000;
-  return { spansPerSecond: (bodies.length * SPANS_PER_EXPORT) / seconds, cpu: cpuPerThousand(cpuBefore, threadCpuMs(pid), bodies.length) };
+  const clientCpu = process.cpuUsage(clientBefore);
+  client.close();
+  return {
+    spansPerSecond: (bodies.length * SPANS_PER_EXPORT) / seconds,
+    cpu: cpuPerThousand(cpuBefore, threadCpuMs(pid), bodies.length),
+    clientCpu: ((clientCpu.user + clientCpu.system) / 1000) * 1000 / (bodies.length * SPANS_PER_EXPORT),
+  };
 }
 
 function cpuPerThousand(before: Map<string, number>, after: Map<string, number>, exports: number): Map<string, number> {
@@ -117,6 +121,7 @@ async function httpRound(ledger: 'off' | 'sqlite', cold: readonly Uint8Array[], 
     const warmWithFold = {
       spansPerSecond: (warm.length * SPANS_PER_EXPORT) / ((ackedMs + foldMs) / 1000),
       cpu: cpuPerThousand(cpuBefore, threadCpuMs(pid), warm.length),
+      clientCpu: warmPass.clientCpu,
     };
     return { cold: coldPass, warm: warmPass, warmWithFold, foldMs };
   } finally {
@@ -204,14 +209,17 @@ async function main(): Promise<void> {
     for (const ledger of ['off', 'sqlite'] as const) rounds[ledger].push(await httpRound(ledger, cold, warm));
   }
   const rate = (ledger: 'off' | 'sqlite', pass: 'cold' | 'warm' | 'warmWithFold') => median(rounds[ledger].map((round) => round[pass].spansPerSecond));
-  console.log('HTTP ingest (spans/s, wall, median; CPU ms per 1,000 spans by thread):');
-  console.log('| pass | LEDGER=off spans/s | LEDGER=sqlite spans/s | on/off | CPU off | CPU on |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('HTTP ingest (spans/s, wall, median; processor CPU ms per 1,000 spans by thread, and the client\'s):');
+  console.log('| pass | LEDGER=off spans/s | LEDGER=sqlite spans/s | on/off | CPU off | CPU on | client CPU off / on |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const [pass, label] of [['cold', 'cold (new users)'], ['warm', 'warm (known users)'], ['warmWithFold', 'warm, fold included']] as const) {
-    const off = rate('off', pass === 'warmWithFold' ? 'warm' : pass);
+    const offPass = pass === 'warmWithFold' ? 'warm' : pass;
+    const off = rate('off', offPass);
     const on = rate('sqlite', pass);
+    const clientCpu = (ledger: 'off' | 'sqlite', which: typeof pass) => median(rounds[ledger].map((round) => round[which].clientCpu)).toFixed(1);
     console.log(`| ${label} | ${Math.round(off).toLocaleString('en')} | ${Math.round(on).toLocaleString('en')} | ${(on / off).toFixed(2)} | ` +
-      `${cpuText(rounds.off.map((round) => round[pass === 'warmWithFold' ? 'warm' : pass]))} | ${cpuText(rounds.sqlite.map((round) => round[pass]))} |`);
+      `${cpuText(rounds.off.map((round) => round[offPass]))} | ${cpuText(rounds.sqlite.map((round) => round[pass]))} | ` +
+      `${clientCpu('off', offPass)} / ${clientCpu('sqlite', pass)} |`);
   }
   console.log(`fold after the warm pass (${(EXPORTS * SPANS_PER_EXPORT).toLocaleString('en')} calls): ${median(rounds.sqlite.map((round) => round.foldMs)).toFixed(0)} ms (median)`);
   console.log(`rounds (spans/s, off/on): cold ${rounds.off.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')} / ${rounds.sqlite.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')}; ` +

@@ -16,6 +16,7 @@ import { decodeJson } from '../src/decode/json.ts';
 import { decodeProtobuf } from '../src/decode/protobuf.ts';
 import { ExportTraceServiceRequest } from '../src/decode/otlp-schema.ts';
 import { makeBatch, serializeJson, serializeProtobuf } from './fixtures.ts';
+import { OtlpClient } from './otlp-client.ts';
 import { makeMixedBatch } from './mixed-sources.ts';
 
 const quick = process.argv.includes('--quick');
@@ -67,19 +68,22 @@ function peakRssMiB(pid: number): number {
   return Number(match![1]) / 1024;
 }
 
-async function post(url: string, body: Uint8Array, contentType: string): Promise<void> {
-  const response = await fetch(`${url}/v1/traces`, { method: 'POST', body, headers: { 'content-type': contentType } });
-  if (response.status !== 200) throw new Error(`export answered ${response.status}: ${await response.text()}`);
-  await response.arrayBuffer();
+/** One client per processor (a fresh processor listens on a fresh port). */
+const clients = new Map<string, OtlpClient>();
+
+function clientFor(url: string): OtlpClient {
+  let client = clients.get(url);
+  if (client === undefined) clients.set(url, client = new OtlpClient(url, CONCURRENCY));
+  return client;
+}
+
+function post(url: string, body: Uint8Array, contentType: string): Promise<void> {
+  return clientFor(url).post(body, contentType);
 }
 
 /** Sends every body once with a few requests in flight, as a Collector would. */
-async function sendAll(url: string, bodies: readonly Uint8Array[], contentType: string): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < bodies.length) await post(url, bodies[next++]!, contentType);
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+function sendAll(url: string, bodies: readonly Uint8Array[], contentType: string): Promise<void> {
+  return clientFor(url).sendAll(bodies, CONCURRENCY, contentType);
 }
 
 type Encoding = 'protobuf' | 'json';
@@ -273,3 +277,4 @@ async function main() {
 }
 
 await main();
+for (const client of clients.values()) client.close();
