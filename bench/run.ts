@@ -6,6 +6,7 @@
  *
  *   npm run bench                 the full run (a few minutes)
  *   npm run bench -- --quick      a smoke run with small counts, for checking the benchmark itself still works
+ *   npm run bench -- --flood      only the RSS of the flood of distinct user ids
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { OtlpClient } from './otlp-client.ts';
 import { makeMixedBatch } from './mixed-sources.ts';
 
 const quick = process.argv.includes('--quick');
+const floodOnly = process.argv.includes('--flood');
 const ROUNDS = quick ? 2 : 5;
 const BATCHES = quick ? 4 : 16;
 const SENDS_PER_ROUND = quick ? 8 : 100;
@@ -243,6 +245,12 @@ async function floodRss() {
 
 async function main() {
   console.log(`llm-user-metrics benchmark${quick ? ' (quick)' : ''}: Node ${process.version}, ${ROUNDS} rounds, medians\n`);
+  if (!floodOnly) await throughputAndRender();
+  const flood = await floodRss();
+  console.log(`${format(flood.users)} distinct user ids (MAX_USERS default): peak RSS ${format(flood.peakRss)} MiB, ${format(flood.overflow)} calls folded into __overflow__, ${format(flood.seconds, 1)} s`);
+}
+
+async function throughputAndRender() {
   const floor = {
     protobuf: decodeFloor(bodiesFor('protobuf', 1, BATCHES), decodeProtobuf),
     json: decodeFloor(bodiesFor('json', 1, BATCHES), decodeJson),
@@ -271,9 +279,6 @@ async function main() {
 
   const render = await renderTime();
   console.log(`\n/metrics with ${format(RENDER_USERS)} active users: ${format(render.ms, 1)} ms per scrape (${format(render.series)} series, ${format(render.bytes / 1e6, 1)} MB)`);
-
-  const flood = await floodRss();
-  console.log(`${format(flood.users)} distinct user ids (MAX_USERS default): peak RSS ${format(flood.peakRss)} MiB, ${format(flood.overflow)} calls folded into __overflow__, ${format(flood.seconds, 1)} s`);
 }
 
 await main();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GroupSeriesNumbering } from '../../src/sinks/ledger/group-series.ts';
+import { GroupSeriesNumbering, MAX_KNOWN_SERIES } from '../../src/sinks/ledger/group-series.ts';
 import { CALL_FIELDS, encodeCall } from '../../src/sinks/ledger/ledger-protocol.ts';
 import type { SeedSums } from '../../src/sinks/ledger/metrics-seed.ts';
 import { UnfoldedGroups } from '../../src/sinks/ledger/unfolded-groups.ts';
@@ -37,22 +37,23 @@ describe('numbering the series of a group commit', () => {
     assert.equal(next.numbers[0], group.numbers[1], 'a known series keeps its number');
   });
 
-  it('starts over past 20,000 known series, even within one group: the writer is told, and every line travels again', () => {
+  it('starts over past MAX_KNOWN_SERIES known series, even within one group: the writer is told, and every line travels again', () => {
+    const count = 3 * MAX_KNOWN_SERIES;
     const numbering = new GroupSeriesNumbering();
     numbering.begin();
     numbering.indexOf(priced({ userId: 'first' }));
     const before = numbering.end();
     numbering.begin();
-    const indexes = Array.from({ length: 60_000 }, (_, index) => numbering.indexOf(priced({ userId: `u${index}` })));
-    assert.deepEqual([indexes[0], indexes[59_999]], [0, 59_999]);
+    const indexes = Array.from({ length: count }, (_, index) => numbering.indexOf(priced({ userId: `u${index}` })));
+    assert.deepEqual([indexes[0], indexes[count - 1]], [0, count - 1]);
     const again = numbering.indexOf(priced({ userId: 'u0' }));
-    assert.equal(again, 60_000, 'met again after starting over: a second index (same line)');
+    assert.equal(again, count, 'met again after starting over: a second index (same line)');
     const big = numbering.end();
     assert.equal(big.reset, true);
     const lines = big.text.split('\n');
-    assert.equal(lines.length, 60_001);
+    assert.equal(lines.length, count + 1);
     assert.ok(lines.every((line) => line !== ''), 'every line is sent with the group that starts over');
-    assert.equal(lines[60_000], lines[0]);
+    assert.equal(lines[count], lines[0]);
     numbering.begin();
     numbering.indexOf(priced({ userId: 'first' }));
     const after = numbering.end();

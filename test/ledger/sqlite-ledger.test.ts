@@ -8,6 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { canonicalProperties, legacySpanKey, spanIdHash, spanIdentity } from '../../src/sinks/ledger/aggregate.ts';
 import { CALL_FIELDS, encodeCall } from '../../src/sinks/ledger/ledger-protocol.ts';
 import { UnfoldedSums } from '../../src/sinks/ledger/unfolded-sums.ts';
+import { MAX_KNOWN_SERIES } from '../../src/sinks/ledger/group-series.ts';
 import { splitRange } from '../../src/sinks/ledger/sqlite-queries.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
@@ -352,22 +353,23 @@ describe('SqliteLedger', () => {
     await reopened.close();
   });
 
-  it('counts every call when the main thread starts its series over (past 20,000) inside a group commit', async () => {
+  it('counts every call when the main thread starts its series over (past MAX_KNOWN_SERIES) inside a group commit', async () => {
     const ledger = openLedger(':memory:');
     const exportsOf = (round: number) => Array.from({ length: 4 }, (_, part) =>
-      Array.from({ length: 8_000 }, (_, index) => priced({ userId: `u${(part * 8_000 + index) % 30_000}`, costNanoUsd: round + 1 })));
-    // Three rounds of four concurrent exports (groups of up to 32,000 calls): 30,000 users x 2 statuses = 60,000 series.
+      Array.from({ length: 12_000 }, (_, index) => priced({ userId: `u${(part * 12_000 + index) % 40_000}`, costNanoUsd: round + 1 })));
+    // Three rounds of four concurrent exports (groups of up to 48,000 calls): 40,000 users x 2 statuses = 80,000 series.
+    assert.ok(80_000 > MAX_KNOWN_SERIES);
     for (let round = 0; round < 3; round++) {
       const exports = exportsOf(round).map((calls) => round === 1 ? calls.map((call) => ({ ...call, isError: true })) : calls);
       const committed = await Promise.all(exports.map((calls) => ledger.commit(calls)));
-      assert.equal(committed.reduce((sum, batch) => sum + batch.length, 0), 32_000);
+      assert.equal(committed.reduce((sum, batch) => sum + batch.length, 0), 48_000);
     }
     const page = await ledger.users({ ...ALL_TIME, limit: undefined });
-    assert.equal(page.total, 30_000);
+    assert.equal(page.total, 40_000);
     const u0 = page.users.find((user) => user.userId === 'u0')!;
-    // u0 is in export 0 and (as index 30,000 - 24,000 = 6,000 of export 3) in export 3: twice per round.
+    // u0 is in export 0 and (as index 40,000 - 36,000 = 4,000 of export 3) in export 3: twice per round.
     assert.deepEqual([u0.requests, u0.errors, u0.costNanoUsd], [6, 2, 2 * (1 + 2 + 3)]);
-    assert.equal(page.users.reduce((sum, user) => sum + user.requests, 0), 96_000);
+    assert.equal(page.users.reduce((sum, user) => sum + user.requests, 0), 144_000);
     assert.deepEqual(ledger.seedUser('u0').map((series) => series.requests).sort(), [2, 4]);
     await ledger.close();
   });

@@ -2,10 +2,14 @@ import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import { canonicalProperties, ledgerUserId } from './aggregate.ts';
 import type { SeriesTuple } from './ledger-protocol.ts';
 
-/** Past this many known series the table starts over; it only saves work (and bounds memory in a flood of users). */
-const MAX_KNOWN_SERIES = 20_000;
+/**
+ * Past this many known series the table starts over; it only saves work (and bounds memory in a flood of users).
+ * Starting over sends every series' line again and makes the writer learn it again: a table smaller than the
+ * series an app keeps busy (1,000 users of the benchmark use ~35,000) would start over every few seconds.
+ */
+export const MAX_KNOWN_SERIES = 65_536;
 /** Slots of the open-addressing table: a power of two, at most 31% full. */
-const TABLE_SLOTS = 65_536;
+const TABLE_SLOTS = 262_144;
 
 /** A series as the main thread knows it across groups. */
 export interface KnownSeries {

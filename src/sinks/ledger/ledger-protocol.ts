@@ -159,4 +159,6 @@ export interface WorkerSettings {
   readonly path: string;
   readonly dedupWindowMs: number;
   readonly synchronous: 'normal' | 'full';
+  /** Rows one slice of a fold writes when the fold is not behind (tests make it small to watch a fold midway). */
+  readonly foldSliceRows?: number;
 }

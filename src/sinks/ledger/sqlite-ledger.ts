@@ -10,6 +10,7 @@ import { canonicalProperties, ledgerUserId, legacySpanKey, MS_PER_HOUR } from '.
 import {
   CALL_FIELDS, encodeCall, unpackUsersPage,
   type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type Reply, type SeriesTuple,
+  type WorkerSettings,
 } from './ledger-protocol.ts';
 import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
@@ -36,6 +37,8 @@ export interface SqliteLedgerOptions {
   readonly synchronous: 'normal' | 'full';
   /** Clock, for tests of the dedup window. */
   readonly now?: () => number;
+  /** Rows per slice of a fold (tests make it small to watch a fold midway); default 1,000. */
+  readonly foldSliceRows?: number;
 }
 
 /** The worker's module beside this one: .ts when Node runs the sources, .js in the compiled package. */
@@ -136,7 +139,10 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     const channel = new MessageChannel();
     this.replies = channel.port1;
     this.worker = new Worker(WORKER_URL, {
-      workerData: { path: this.path, dedupWindowMs: this.dedupWindowMs, synchronous: options.synchronous, nowMs, replies: channel.port2 },
+      workerData: {
+        path: this.path, dedupWindowMs: this.dedupWindowMs, synchronous: options.synchronous, foldSliceRows: options.foldSliceRows,
+        nowMs, replies: channel.port2,
+      } satisfies WorkerSettings & Record<string, unknown>,
       transferList: [channel.port2],
       // The writer makes short-lived garbage per call; a small young generation keeps its share of RSS small.
       // An old generation of 192 MB: its live data is a few tens of MB (the sums between folds, id caches), and with

@@ -17,7 +17,7 @@ const KEYS_PER_STATEMENT = 400;
 const FOLD_AFTER_ENTRIES = 20_000;
 const FOLD_AFTER_MS = 5000;
 /** Rows (series-hours) one slice of a fold writes: a few ms of the writer's time between two group commits. */
-const ROWS_PER_FOLD_SLICE = 1000;
+const FOLD_SLICE_ROWS = 1000;
 /** SQLite page cache of the writing connection; the working set is the recent hours of the active series. */
 const WRITER_CACHE_KIB = 16_384;
 const MAX_CACHED_STATEMENTS = 64;
@@ -45,6 +45,7 @@ interface DedupTables {
 export class LedgerWriter {
   private readonly db: DatabaseSync;
   private readonly dedupWindowMs: number;
+  private readonly foldSliceRowsAtEase: number;
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly fold: LedgerFold;
   /** The committed calls not yet in the totals tables (the call log holds them durably). */
@@ -64,6 +65,7 @@ export class LedgerWriter {
     // Checkpoints follow folds (maintain); this only bounds the WAL should folds not come.
     this.db.exec('PRAGMA wal_autocheckpoint = 32768');
     this.dedupWindowMs = settings.dedupWindowMs;
+    this.foldSliceRowsAtEase = settings.foldSliceRows ?? FOLD_SLICE_ROWS;
     this.statements = prepareStatements(this.db);
     this.fold = new LedgerFold(this.db);
     this.loadParkedKeys();
@@ -120,7 +122,7 @@ export class LedgerWriter {
       if (!this.foldDue(nowMs)) return false;
       this.beginFold(nowMs);
     }
-    this.foldSlice(nowMs, ROWS_PER_FOLD_SLICE);
+    this.foldSlice(nowMs, this.foldSliceRows());
     if (this.fold.inProgress) return true;
     this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
     return false;
@@ -325,6 +327,11 @@ export class LedgerWriter {
     return parked;
   }
 
+  /** Series-hours gathered since the last fold began (for tests: a fold must keep up with a flood of new series). */
+  get unfoldedEntries(): number {
+    return this.unfolded.entries;
+  }
+
   /** Whether the log has grown or aged enough to be folded. */
   private foldDue(nowMs: number): boolean {
     if (nowMs < this.foldRetryAtMs) return false;
@@ -337,6 +344,16 @@ export class LedgerWriter {
     if (this.foldedSeq === this.seq) return;
     this.beginFold(nowMs);
     while (this.fold.inProgress) this.foldSlice(nowMs, Infinity);
+  }
+
+  /**
+   * How many rows the next slice writes: a fold must be over before the sums gathered since it began are due for
+   * the next one, or a steady flood of new series would outrun it (and the sums would grow without bound). The
+   * slices grow with what has gathered, and the rest of the fold is written at once when a whole fold's worth has.
+   */
+  private foldSliceRows(): number {
+    const gathered = this.unfolded.entries / FOLD_AFTER_ENTRIES;
+    return gathered >= 1 ? Infinity : this.foldSliceRowsAtEase * (1 + Math.floor(8 * gathered));
   }
 
   private beginFold(nowMs: number): void {

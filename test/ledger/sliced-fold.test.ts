@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DatabaseSync } from 'node:sqlite';
+import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
+import { GroupSeriesNumbering } from '../../src/sinks/ledger/group-series.ts';
+import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
+import { CALL_FIELDS, encodeCall } from '../../src/sinks/ledger/ledger-protocol.ts';
+import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
+import { openConnection, prepareDatabase } from '../../src/sinks/ledger/sqlite-open.ts';
+import { LedgerWriter } from '../../src/sinks/ledger/sqlite-writer.ts';
+import { priced } from './records.ts';
+
+const ALL_TIME: UsersQuery = { fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 };
+const START = Date.UTC(2026, 10, 26, 12);
+const USERS = 500;
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sliced-fold-test-'));
+  dirs.push(dir);
+  return dir;
+}
+after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }); });
+
+/** Two calls per user, one series each, costs that tell users apart. */
+function callsOfEveryUser(): PricedUsage[] {
+  return Array.from({ length: USERS }, (_, user) => [
+    priced({ userId: `u${user}`, costNanoUsd: user + 1, endTimeMs: START + user }),
+    priced({ userId: `u${user}`, costNanoUsd: 1000, endTimeMs: START + user + 1 }),
+  ]).flat();
+}
+
+/** What a read-only look at the file says about the fold: how far it is, and how many series are ahead of that. */
+function foldState(db: DatabaseSync): { foldedSeq: number; commitSeq: number; seriesAhead: number } {
+  const meta = new Map((db.prepare('SELECT name, value FROM meta').all() as Array<{ name: string; value: number }>).map((row) => [row.name, Number(row.value)]));
+  const foldedSeq = meta.get('folded_seq')!;
+  const seriesAhead = Number((db.prepare('SELECT count(*) AS n FROM series WHERE folded_seq > ?').get(foldedSeq) as { n: number }).n);
+  return { foldedSeq, commitSeq: meta.get('commit_seq')!, seriesAhead };
+}
+
+describe('folds written a slice at a time', () => {
+  it('keeps every seed exact while a fold is half written', async () => {
+    const dir = tempDir();
+    let clock = START;
+    // One row per slice: a fold of 300 series takes hundreds of transactions, so this thread can watch it midway.
+    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => clock, foldSliceRows: 1 });
+    const calls = callsOfEveryUser();
+    for (let offset = 0; offset < calls.length; offset += 100) await ledger.commit(calls.slice(offset, offset + 100));
+    clock += 60_000; // the next group finds a fold due: the writer starts it right after answering that group
+    const trigger = priced({ userId: 'u0', costNanoUsd: 500_000, endTimeMs: START + 5 });
+    // Answered before the fold's first slice (the writer answers, then folds), so every seed below holds it.
+    const batch = await ledger.commit([trigger]);
+
+    const expected = (user: number) => [[user === 0 ? 3 : 2, user + 1 + 1000 + (user === 0 ? 500_000 : 0)]];
+    const reader = new DatabaseSync(join(dir, 'ledger.sqlite'), { readOnly: true });
+    let midwayChecks = 0;
+    let state = foldState(reader);
+    const deadline = Date.now() + 20_000;
+    // No await in this loop: the writer folds on its own thread while this one reads seeds (taking the writer's
+    // answers as a seed does).
+    for (let round = 0; (state.foldedSeq < state.commitSeq || state.commitSeq === 0) && Date.now() < deadline; round++) {
+      const user = (round * 7) % USERS;
+      const midway = state.seriesAhead > 0;
+      assert.deepEqual(ledger.seedUser(`u${user}`).map((series) => [series.requests, series.costNanoUsd]), expected(user),
+        `u${user} ${midway ? 'while a fold was half written' : ''}`);
+      if (midway) midwayChecks++;
+      state = foldState(reader);
+    }
+    reader.close();
+    assert.ok(midwayChecks > 0, 'some seeds were read while some series were folded and others not');
+    assert.equal(ledger.countedInSeed(trigger, batch), true, 'the seeds above were exact as of its commit');
+    const page = await ledger.users(ALL_TIME);
+    assert.equal(page.total, USERS);
+    for (const user of page.users) {
+      const index = Number(user.userId.slice(1));
+      assert.deepEqual([[user.requests, user.costNanoUsd]], expected(index), user.userId);
+      assert.deepEqual(ledger.seedUser(user.userId).map((series) => [series.requests, series.costNanoUsd]), expected(index));
+    }
+    await ledger.close();
+  });
+
+  it('knows a call is in a seed when a slice folded it before this thread handled its answer', async () => {
+    const dir = tempDir();
+    let clock = START;
+    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => clock, foldSliceRows: 1 });
+    const calls = callsOfEveryUser();
+    for (let offset = 0; offset < calls.length; offset += 100) await ledger.commit(calls.slice(offset, offset + 100));
+    clock += 60_000;
+    const trigger = priced({ userId: 'u0', costNanoUsd: 500_000, endTimeMs: START + 5 });
+    const committing = ledger.commit([trigger]);
+    await new Promise((resolve) => setImmediate(resolve)); // the group is sent
+    // Busy from here on, so this thread handles no answer by itself: wait until the first slice has folded u0's
+    // series (the lowest id) through the trigger's commit, which the writer answered before the fold began.
+    const reader = new DatabaseSync(join(dir, 'ledger.sqlite'), { readOnly: true });
+    const u0Folded = reader.prepare(`SELECT s.folded_seq AS folded_seq FROM series s JOIN users u ON u.id = s.user_ref WHERE u.user_id = 'u0'`);
+    const commitSeq = reader.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`);
+    const deadline = Date.now() + 20_000;
+    const folded = () => {
+      const row = u0Folded.get() as { folded_seq: number } | undefined;
+      return row !== undefined && Number(row.folded_seq) === Number((commitSeq.get() as { value: number }).value);
+    };
+    while (!folded() && Date.now() < deadline) { /* the writer works on its own thread */ }
+    assert.ok(folded(), 'u0 was folded through the trigger\'s commit');
+    const state = foldState(reader);
+    reader.close();
+    assert.ok(state.foldedSeq < state.commitSeq, 'and the fold was not over yet');
+    assert.deepEqual(ledger.seedUser('u0').map((series) => [series.requests, series.costNanoUsd]), [[3, 501_001]]);
+    const batch = await committing;
+    assert.equal(ledger.countedInSeed(trigger, batch), true, 'in the seed: the metrics must not count it again');
+    await ledger.close();
+  });
+
+  it('counts once what a fold cut short by a kill -9 had folded and what it had not', () => {
+    const dir = tempDir();
+    const script = `
+      import { writeSync } from 'node:fs';
+      import { join } from 'node:path';
+      import { DatabaseSync } from 'node:sqlite';
+      import { SqliteLedger } from ${JSON.stringify(new URL('../../src/sinks/ledger/sqlite-ledger.ts', import.meta.url).href)};
+      import { priced } from ${JSON.stringify(new URL('./records.ts', import.meta.url).href)};
+      const dir = process.argv[2];
+      let clock = ${START};
+      const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => clock, foldSliceRows: 1 });
+      const calls = Array.from({ length: ${USERS} }, (_, user) => [
+        priced({ userId: 'u' + user, costNanoUsd: user + 1, endTimeMs: ${START} + user }),
+        priced({ userId: 'u' + user, costNanoUsd: 1000, endTimeMs: ${START} + user + 1 }),
+      ]).flat();
+      for (let offset = 0; offset < calls.length; offset += 100) await ledger.commit(calls.slice(offset, offset + 100));
+      clock += 60_000;
+      await ledger.commit([priced({ userId: 'u0', costNanoUsd: 500000, endTimeMs: ${START} + 5 })]);
+      const reader = new DatabaseSync(join(dir, 'ledger.sqlite'), { readOnly: true });
+      const deadline = Date.now() + 20000;
+      while (Date.now() < deadline) {
+        const folded = reader.prepare("SELECT value FROM meta WHERE name = 'folded_seq'").get().value;
+        const ahead = reader.prepare('SELECT count(*) AS n FROM series WHERE folded_seq > ?').get(folded).n;
+        if (ahead > 0 && ahead < ${USERS}) {
+          writeSync(1, 'killed midway\\n');
+          process.kill(process.pid, 'SIGKILL');
+        }
+      }
+      writeSync(1, 'no fold seen midway\\n');`;
+    const scriptPath = join(tempDir(), 'fold-then-die.mjs');
+    writeFileSync(scriptPath, script);
+    const child = spawnSync(process.execPath, [scriptPath, dir], { encoding: 'utf8' });
+    assert.equal(child.stdout.trim(), 'killed midway', child.stderr);
+    assert.equal(child.signal, 'SIGKILL');
+    const raw = new DatabaseSync(join(dir, 'ledger.sqlite'), { readOnly: true });
+    const state = foldState(raw);
+    raw.close();
+    assert.ok(state.seriesAhead > 0 && state.foldedSeq < state.commitSeq, `a fold was cut short: ${JSON.stringify(state)}`);
+    return (async () => {
+      const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => START + 120_000 });
+      const page = await ledger.users(ALL_TIME);
+      assert.equal(page.total, USERS);
+      for (const user of page.users) {
+        const index = Number(user.userId.slice(1));
+        const want = [index === 0 ? 3 : 2, index + 1 + 1000 + (index === 0 ? 500_000 : 0)];
+        assert.deepEqual([user.requests, user.costNanoUsd], want, user.userId);
+        assert.deepEqual(ledger.seedUser(user.userId).map((series) => [series.requests, series.costNanoUsd]), [want], user.userId);
+      }
+      await ledger.close();
+    })();
+  });
+
+  it('keeps up with a flood of new series: the sums gathered during a fold stay bounded', () => {
+    const dir = tempDir();
+    const path = join(dir, 'ledger.sqlite');
+    const setup = openConnection(path, 'normal', 2048);
+    prepareDatabase(setup, path, START, START);
+    setup.close();
+    const writer = new LedgerWriter({ path, dedupWindowMs: 24 * 3_600_000, synchronous: 'normal' }, START);
+    const numbering = new GroupSeriesNumbering();
+    const groupSize = 2000;
+    const groups = 30;
+    let mostGathered = 0;
+    for (let group = 0; group < groups; group++) {
+      // Every call a user never seen before, as in a flood of new users: one new series each.
+      const records = Array.from({ length: groupSize }, (_, index) => priced({ userId: `flood-${group}-${index}`, costNanoUsd: 3 }));
+      numbering.begin();
+      const calls = new Float64Array(records.length * CALL_FIELDS);
+      records.forEach((record, index) => encodeCall(calls, index, record, numbering.indexOf(record)));
+      const series = numbering.end();
+      writer.group({
+        op: 'group', nowMs: START, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls,
+        legacyKeys: undefined, items: [{ kind: 'commit', start: 0, end: records.length }],
+      });
+      // As the writer thread does: one slice after each group.
+      writer.maintain(START);
+      mostGathered = Math.max(mostGathered, writer.unfoldedEntries);
+    }
+    // A fold begins at 20,000 gathered series-hours and must be over before as many have gathered again.
+    assert.ok(mostGathered <= 20_000 + groupSize, `at most one fold's worth and a group gathered, not ${mostGathered}`);
+    const page = writer.users(ALL_TIME, START);
+    assert.equal(page.total, groups * groupSize);
+    writer.close(START);
+  });
+});
