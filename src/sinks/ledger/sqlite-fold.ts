@@ -1,6 +1,6 @@
-import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { HOURS_PER_DAY } from './aggregate.ts';
-import { CALL, CALL_FIELDS, type HourlySums, type SeriesTuple } from './ledger-protocol.ts';
+import { CALL, CALL_FIELDS, type SeriesTuple } from './ledger-protocol.ts';
 import { float64sOfBlob, UnfoldedSums, type UnfoldedSeries } from './unfolded-sums.ts';
 
 /**
@@ -26,6 +26,8 @@ const MAX_CACHED_IDS = 20_000;
 const USAGE_VALUES = `requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
   reasoning_tokens, cost_nano_usd, duration_us, first_seen_ms, last_seen_ms`;
 const USAGE_VALUE_COUNT = 12;
+/** A row of temp.fold_rows: hour, series id, user id, then USAGE_VALUES. */
+const ROW_COLUMNS = 3 + USAGE_VALUE_COUNT;
 
 export const UPSERT_USAGE_SET = `requests = requests + excluded.requests, errors = errors + excluded.errors,
   unpriced_requests = unpriced_requests + excluded.unpriced_requests,
@@ -40,13 +42,6 @@ interface SeriesRef {
   readonly seriesId: number;
   readonly userRef: number;
   readonly isError: boolean;
-}
-
-/** One series' sums in one hour, with the errors split out (a series is all errors or none). */
-interface FoldRow extends Omit<HourlySums, 'hour'> {
-  /** hour, series id, user id */
-  readonly key: readonly [number, number, number];
-  errors: number;
 }
 
 /** A map of ids in two generations, so that a full cache keeps its recent entries instead of starting empty. */
@@ -105,6 +100,8 @@ export class LedgerFold {
   private readonly userRefs = new IdCache<number>();
   private readonly propertySetIds = new IdCache<number>();
   private current: FoldInProgress | undefined;
+  /** One statement's values, reused. */
+  private readonly rowValues: number[] = new Array<number>(ROWS_PER_STATEMENT * ROW_COLUMNS).fill(0);
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -196,80 +193,42 @@ export class LedgerFold {
     fold.resolved = fold.written;
   }
 
-  /** Writes the series [start, end) of the fold: their rows, their users' first and last seen, their folded_seq. */
+  /**
+   * Writes the series [start, end) of the fold: their rows, their users' first and last seen, their folded_seq.
+   * Each series-hour goes from the sums' typed array straight into the statement's values (no object per row): the
+   * rows go into SQLite once (a table in memory), and the totals tables and users are updated from it in SQL. Two
+   * numbers of one series (the main thread renumbers after starting over) give two rows for one key: the upserts add
+   * them up.
+   */
   private writeSlice(fold: FoldInProgress, start: number, end: number): void {
-    // Keyed by ids, not by number: two numbers can stand for one series (the main thread renumbers after forgetting
-    // its series).
-    const hourly = new Map<number, Map<number, FoldRow>>();
-    const userSpans = new Map<number, { first: number; last: number }>();
+    const values = this.rowValues;
+    let rows = 0;
     for (let index = start; index < end; index++) {
       const series = fold.series[index]!;
       series.ref ??= this.seriesRef(series.line);
       const { seriesId, userRef, isError } = series.ref;
-      let span = userSpans.get(userRef);
-      if (span === undefined) userSpans.set(userRef, span = { first: Infinity, last: -Infinity });
-      let rows = hourly.get(seriesId);
-      if (rows === undefined) hourly.set(seriesId, rows = new Map());
       for (const part of series.parts) {
-        for (const hourSums of fold.sums.hoursOf(part)) {
-          addRow(rows, [hourSums.hour, seriesId, userRef], hourSums, isError ? hourSums.requests : 0);
-          if (hourSums.firstSeenMs < span.first) span.first = hourSums.firstSeenMs;
-          if (hourSums.lastSeenMs > span.last) span.last = hourSums.lastSeenMs;
+        for (const entry of part.entries) {
+          const at = rows * ROW_COLUMNS;
+          fold.sums.copyEntry(entry, isError, values, at);
+          values[at + 1] = seriesId;
+          values[at + 2] = userRef;
+          if (++rows === ROWS_PER_STATEMENT) {
+            this.insertRows(values, rows);
+            rows = 0;
+          }
         }
       }
     }
-    this.widenUsers(userSpans);
-    // The rows go into SQLite once (a table in memory); the three totals tables are summed from it in SQL.
-    this.insertRows(hourly);
+    if (rows > 0) this.insertRows(values.slice(0, rows * ROW_COLUMNS), rows);
     for (const statement of this.statements.foldRows) statement.run();
     this.statements.markFolded.run(fold.throughSeq);
     this.statements.clearRows.run();
   }
 
-  /** The fold's rows into the in-memory table fold_rows, many per statement. */
-  private insertRows(bySeries: Map<number, Map<number, FoldRow>>): void {
-    const rows: FoldRow[] = [];
-    for (const hours of bySeries.values()) rows.push(...hours.values());
-    const columnCount = 3 + USAGE_VALUE_COUNT;
-    for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
-      const end = Math.min(rows.length, start + ROWS_PER_STATEMENT);
-      const values: SQLInputValue[] = new Array((end - start) * columnCount);
-      let at = 0;
-      for (let index = start; index < end; index++) {
-        const row = rows[index]!;
-        for (const part of row.key) values[at++] = part;
-        values[at++] = row.requests;
-        values[at++] = row.errors;
-        values[at++] = row.unpricedRequests;
-        values[at++] = row.inputTokens;
-        values[at++] = row.outputTokens;
-        values[at++] = row.cacheReadTokens;
-        values[at++] = row.cacheWriteTokens;
-        values[at++] = row.reasoningTokens;
-        values[at++] = row.costNanoUsd;
-        values[at++] = row.durationMicros;
-        values[at++] = row.firstSeenMs;
-        values[at++] = row.lastSeenMs;
-      }
-      this.chunkStatement(`rows:${end - start}`, () => `INSERT INTO temp.fold_rows (hour, series_id, user_ref, ${USAGE_VALUES})
-        VALUES ${placeholders(end - start, columnCount)}`).run(...values);
-    }
-  }
-
-  /** Widens each user's first and last seen to the fold's calls, many users per statement. */
-  private widenUsers(spans: Map<number, { first: number; last: number }>): void {
-    const entries = [...spans];
-    for (let start = 0; start < entries.length; start += ROWS_PER_STATEMENT) {
-      const end = Math.min(entries.length, start + ROWS_PER_STATEMENT);
-      const values: number[] = [];
-      for (let index = start; index < end; index++) {
-        const [userRef, span] = entries[index]!;
-        values.push(userRef, span.first, span.last);
-      }
-      this.chunkStatement(`widen:${end - start}`, () => `UPDATE users SET first_seen_ms = min(users.first_seen_ms, span.column2),
-        last_seen_ms = max(users.last_seen_ms, span.column3) FROM (VALUES ${placeholders(end - start, 3)}) AS span
-        WHERE users.id = span.column1`).run(...values);
-    }
+  private insertRows(values: readonly number[], rows: number): void {
+    this.chunkStatement(`rows:${rows}`, () => `INSERT INTO temp.fold_rows (hour, series_id, user_ref, ${USAGE_VALUES})
+      VALUES ${placeholders(rows, ROW_COLUMNS)}`).run(...values);
   }
 
   /** The ids of a series the ledger knows, by its line; undefined for a new one. Reads only. */
@@ -383,32 +342,6 @@ export function foldCallLog(db: DatabaseSync): void {
   fold.confirm();
 }
 
-/** Adds one series-hour's sums to the series' rows (two numbers can stand for one series: they add up). */
-function addRow(rows: Map<number, FoldRow>, key: FoldRow['key'], sums: HourlySums, errors: number): void {
-  const row = rows.get(key[0]);
-  if (row === undefined) {
-    rows.set(key[0], {
-      key, requests: sums.requests, errors, unpricedRequests: sums.unpricedRequests, inputTokens: sums.inputTokens,
-      outputTokens: sums.outputTokens, cacheReadTokens: sums.cacheReadTokens, cacheWriteTokens: sums.cacheWriteTokens,
-      reasoningTokens: sums.reasoningTokens, costNanoUsd: sums.costNanoUsd, durationMicros: sums.durationMicros,
-      firstSeenMs: sums.firstSeenMs, lastSeenMs: sums.lastSeenMs,
-    });
-    return;
-  }
-  row.requests += sums.requests;
-  row.errors += errors;
-  row.unpricedRequests += sums.unpricedRequests;
-  row.inputTokens += sums.inputTokens;
-  row.outputTokens += sums.outputTokens;
-  row.cacheReadTokens += sums.cacheReadTokens;
-  row.cacheWriteTokens += sums.cacheWriteTokens;
-  row.reasoningTokens += sums.reasoningTokens;
-  row.costNanoUsd += sums.costNanoUsd;
-  row.durationMicros += sums.durationMicros;
-  if (sums.firstSeenMs < row.firstSeenMs) row.firstSeenMs = sums.firstSeenMs;
-  if (sums.lastSeenMs > row.lastSeenMs) row.lastSeenMs = sums.lastSeenMs;
-}
-
 /** `(?, ?), (?, ?)` for `rows` rows of `columns` values. */
 export function placeholders(rows: number, columns: number): string {
   return Array(rows).fill(`(${Array(columns).fill('?').join(', ')})`).join(', ');
@@ -438,6 +371,11 @@ function prepareStatements(db: DatabaseSync) {
       db.prepare(`INSERT INTO user_daily (day, user_ref, ${USAGE_VALUES})
         SELECT hour / ${HOURS_PER_DAY} AS day, user_ref, ${ROW_SUMS} FROM temp.fold_rows WHERE true
         GROUP BY day, user_ref ORDER BY day, user_ref ON CONFLICT (day, user_ref) DO UPDATE SET ${UPSERT_USAGE_SET}`),
+      // Each user's first and last seen widened to the fold's calls.
+      db.prepare(`UPDATE users SET first_seen_ms = min(users.first_seen_ms, span.first_seen_ms),
+        last_seen_ms = max(users.last_seen_ms, span.last_seen_ms)
+        FROM (SELECT user_ref, MIN(first_seen_ms) AS first_seen_ms, MAX(last_seen_ms) AS last_seen_ms FROM temp.fold_rows GROUP BY user_ref) AS span
+        WHERE users.id = span.user_ref`),
     ],
     markFolded: db.prepare('UPDATE series SET folded_seq = ? WHERE id IN (SELECT series_id FROM temp.fold_rows)'),
     clearRows: db.prepare('DELETE FROM temp.fold_rows'),

@@ -42,6 +42,8 @@ export class UnfoldedSums {
   bySeries = new Map<number, UnfoldedSeries>();
   /** Series-hour entries held, i.e. the rows the next fold upserts into usage_hourly. */
   entries = 0;
+  /** Lines learnt since these sums began: series new to the main thread's numbering (or sent again after it started over). */
+  newSeries = 0;
   /**
    * The entries' numbers, ENTRY_FIELDS each, in a typed array: they live until the next fold, and as object fields
    * every one of them would be a boxed number for the collector to carry (a flood of new users makes one entry per
@@ -60,7 +62,9 @@ export class UnfoldedSums {
     if (reset) this.lines = new Map();
     const lines = seriesText.split('\n');
     for (let index = 0; index < numbers.length; index++) {
-      if (lines[index] !== '') this.lines.set(numbers[index]!, lines[index]!);
+      if (lines[index] === '') continue;
+      this.lines.set(numbers[index]!, lines[index]!);
+      this.newSeries++;
     }
   }
 
@@ -113,6 +117,29 @@ export class UnfoldedSums {
     });
   }
 
+  /**
+   * Copies one entry as a row of the fold: `out[at]` its hour, then from `out[at + 3]` requests, errors (all of them
+   * for an error series, none otherwise), unpriced requests, the five token counts, cost, duration, first and last
+   * seen (sqlite-fold.ts fills in the two ids between).
+   */
+  copyEntry(entry: number, isError: boolean, out: number[], at: number): void {
+    const from = entry * ENTRY_FIELDS;
+    const store = this.store;
+    out[at] = store[from + ENTRY.hour]!;
+    out[at + 3] = store[from + ENTRY.requests]!;
+    out[at + 4] = isError ? store[from + ENTRY.requests]! : 0;
+    out[at + 5] = store[from + ENTRY.unpriced]!;
+    out[at + 6] = store[from + ENTRY.input]!;
+    out[at + 7] = store[from + ENTRY.output]!;
+    out[at + 8] = store[from + ENTRY.cacheRead]!;
+    out[at + 9] = store[from + ENTRY.cacheWrite]!;
+    out[at + 10] = store[from + ENTRY.reasoning]!;
+    out[at + 11] = store[from + ENTRY.cost]!;
+    out[at + 12] = store[from + ENTRY.duration]!;
+    out[at + 13] = store[from + ENTRY.first]!;
+    out[at + 14] = store[from + ENTRY.last]!;
+  }
+
   private addCall(series: UnfoldedSeries, calls: Float64Array, at: number): void {
     const endTimeMs = calls[at + CALL.endTimeMs]!;
     const hour = Math.floor(endTimeMs / MS_PER_HOUR);
@@ -156,6 +183,7 @@ export class UnfoldedSums {
     this.bySeries = new Map();
     this.store = new Float64Array(1024 * ENTRY_FIELDS);
     this.entries = 0;
+    this.newSeries = 0;
     this.logged.clear();
     return detached;
   }
