@@ -192,7 +192,7 @@ describe('folds written a slice at a time', () => {
       writer.maintain(START);
       mostGathered = Math.max(mostGathered, writer.unfoldedEntries);
     }
-    // A fold begins at 20,000 gathered series-hours and must be over before as many have gathered again.
+    // A fold begins once the sums have met 20,000 new series and must be over before as many have gathered again.
     assert.ok(mostGathered <= 20_000 + groupSize, `at most one fold's worth and a group gathered, not ${mostGathered}`);
     const page = writer.users(ALL_TIME, START);
     assert.equal(page.total, groups * groupSize);
