@@ -1,12 +1,14 @@
 /**
  * The ledger's cost and size.
- *   node bench/ledger.ts [--rounds 3] [--exports 600] [--in-flight 4] [--spans 1000000] [--users 10000] [--days 30]
+ *   node bench/ledger.ts [--rounds 3] [--exports 1800] [--in-flight 4] [--spans 1000000] [--users 10000] [--days 30]
  * 1. Ingest through the real processor over HTTP (fixture exports of 512 spans from 1,000 users, official protobuf
  *    bytes), LEDGER=off and LEDGER=sqlite alternated in each round, each a fresh processor in its own process:
  *    - cold: the first `exports` exports, every user and series new to the processor;
  *    - warm: as many again (new spans, the same users), the steady state of a processor that has run a while;
  *    - fold: right after the warm pass, GET /api/users, which waits until the writer has folded what it logged
  *      (folds otherwise run every few seconds, beside the commits): the rest of the ledger's work for those calls.
+ *    1,800 exports make a pass of 7-15 s, so that several of the writer's 5-second folds run during it, as in a
+ *    processor that has run a while; a pass of 600 (about 3 s) holds one fold, written after the pass has ended.
  *    Spans/s (wall), the processor's CPU per 1,000 spans by thread (Linux /proc) and the client's, medians over
  *    rounds, and the on/off ratios. The client (otlp-client.ts: node:http, kept-alive connections) shares the
  *    machine's cores with the processor, as a Collector on the same host would.
@@ -27,7 +29,7 @@ import { SqliteLedger } from '../src/sinks/ledger/sqlite-ledger.ts';
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
-    exports: { type: 'string', default: '600' },
+    exports: { type: 'string', default: '1800' },
     'in-flight': { type: 'string', default: '4' },
     spans: { type: 'string', default: '1000000' },
     users: { type: 'string', default: '10000' },
