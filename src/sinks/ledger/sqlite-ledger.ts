@@ -46,6 +46,7 @@ const WORKER_URL = new URL(`./ledger-worker${import.meta.url.endsWith('.ts') ? '
 /** Past this many users the map of seed points drops the ones no call in flight can need (see markSeeded). */
 const MAX_SEEDED_USERS = 20_000;
 const READER_CACHE_KIB = 16_384;
+const MAX_GROUPS_IN_FLIGHT = 2;
 
 interface QueuedWork {
   readonly kind: 'commit' | 'park';
@@ -89,10 +90,12 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private queue: QueuedWork[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   /**
-   * The group commit the writer is working on. One at a time: what arrives meanwhile waits here and goes as the next
-   * group, so a busy writer commits larger groups (fewer transactions) rather than a backlog of small ones.
+   * The group commits sent to the writer and not answered yet, at most MAX_GROUPS_IN_FLIGHT: what arrives meanwhile
+   * waits here and goes as the next group, so a busy writer commits larger groups (fewer transactions) rather than a
+   * backlog of small ones. Two rather than one: the writer starts on the next group without waiting for this thread
+   * to handle an answer, which it may only do after decoding the export in hand.
    */
-  private groupInFlight: Promise<void> | undefined;
+  private readonly groupsInFlight = new Set<Promise<void>>();
   private closed = false;
   private closing: Promise<void> | undefined;
   /** The commit sequence number of each batch of new calls a commit resolved with; read by countedInSeed. */
@@ -236,14 +239,15 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       this.flushScheduled = undefined;
     }
     // Everything accepted before close is committed (or fails) first.
-    while (this.queue.length > 0 || this.groupInFlight !== undefined) {
-      if (this.groupInFlight !== undefined) await this.groupInFlight;
+    while (this.queue.length > 0 || this.groupsInFlight.size > 0) {
+      if (this.groupsInFlight.size > 0) await Promise.all(this.groupsInFlight);
       else this.flush();
     }
     try {
       await this.request({ op: 'close', nowMs: this.now() });
     } catch { /* a writer that failed has nothing left to fold; the next start folds the log */ }
     await this.worker.terminate();
+    this.replies.close();
     this.reader.close();
     this.lock.close();
     if (this.temporaryDir !== undefined) rmSync(this.temporaryDir, { recursive: true, force: true });
@@ -302,14 +306,16 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   /** The writer thread is gone: what waits for it fails (exports get 503), and so does everything after. */
   private fail(error: Error): void {
     this.failure ??= new Error(`the ledger's writer thread stopped: ${error.message}`, { cause: error });
-    for (const waiting of this.waiting.values()) waiting.reject(this.failure);
+    const waiting = [...this.waiting.values()];
     this.waiting.clear();
+    this.replies.unref();
+    for (const each of waiting) each.reject(this.failure);
   }
 
   /** Sends everything queued as one group commit; each caller learns which of its records were new. */
   private flush(): void {
     this.flushScheduled = undefined;
-    if (this.groupInFlight !== undefined) return;
+    if (this.groupsInFlight.size >= MAX_GROUPS_IN_FLIGHT) return;
     const work = this.queue;
     this.queue = [];
     if (work.length === 0) return;
@@ -335,9 +341,10 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     }
     const series = this.seriesNumbering.end();
     let groupDone!: () => void;
-    this.groupInFlight = new Promise<void>((resolve) => { groupDone = resolve; });
+    const inFlight = new Promise<void>((resolve) => { groupDone = resolve; });
+    this.groupsInFlight.add(inFlight);
     const finish = () => {
-      this.groupInFlight = undefined;
+      this.groupsInFlight.delete(inFlight);
       groupDone();
       if (this.queue.length > 0 && !this.closed) queueMicrotask(() => this.flush());
     };
