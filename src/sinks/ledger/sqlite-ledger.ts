@@ -102,6 +102,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private readonly commitSeqOf = new WeakMap<readonly UsageRecord[], number>();
   /** The commit sequence number each user's latest seed is exact as of. */
   private readonly seededAt = new Map<string, number>();
+  /** The largest value seededAt has held (it never shrinks: entries are only dropped). */
+  private latestSeededAt = 0;
   private answeredSeq = 0;
   private readonly unfolded = new UnfoldedGroups();
   private readonly seriesNumbering = new GroupSeriesNumbering();
@@ -208,8 +210,9 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   }
 
   countedInSeed(record: PricedUsage, batch: readonly PricedUsage[]): boolean {
+    // Asked for every call the metrics record: most calls are in a batch committed after every seed read so far.
     const committedIn = this.commitSeqOf.get(batch);
-    if (committedIn === undefined) return false;
+    if (committedIn === undefined || committedIn > this.latestSeededAt) return false;
     const seededThrough = this.seededAt.get(ledgerUserId(record));
     return seededThrough !== undefined && committedIn <= seededThrough;
   }
@@ -408,6 +411,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       for (const [user, at] of this.seededAt) if (at < this.answeredSeq) this.seededAt.delete(user);
     }
     this.seededAt.set(userId, seq);
+    if (seq > this.latestSeededAt) this.latestSeededAt = seq;
   }
 
   /**
