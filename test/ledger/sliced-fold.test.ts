@@ -199,3 +199,79 @@ describe('folds written a slice at a time', () => {
     writer.close(START);
   });
 });
+
+/** Blocks this thread (the writer runs on its own), as a long synchronous task on the main thread would. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Races between a seed, read synchronously on the main thread, and the writer, which commits and folds meanwhile.
+ * They reach into the ledger (its queue, flush, readFoldedSeed, seededAt) to put the writer's work exactly between
+ * two steps of a seed.
+ */
+describe('seeds racing the writer', () => {
+  it('keeps the groups a fold finished after the seed\'s snapshot until the seed has added them', async () => {
+    const dir = tempDir();
+    let clock = START;
+    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => clock });
+    await ledger.commit([priced({ userId: 'U', costNanoUsd: 7 })]); // commit 1, not folded
+    const reader = new DatabaseSync(join(dir, 'ledger.sqlite'), { readOnly: true });
+    const meta = (name: string) => Number((reader.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number }).value);
+    const internals = ledger as unknown as {
+      queue: Array<{ kind: 'commit'; records: PricedUsage[]; resolve: () => void; reject: () => void }>;
+      flush(): void;
+      readFoldedSeed(...args: unknown[]): void;
+    };
+    const commitUnawaited = (userId: string) => {
+      internals.queue.push({ kind: 'commit', records: [priced({ userId })], resolve() {}, reject() {} });
+      internals.flush();
+    };
+    const readFoldedSeed = internals.readFoldedSeed;
+    internals.readFoldedSeed = function (this: unknown, ...args: unknown[]) {
+      readFoldedSeed.apply(this, args); // the snapshot: nothing folded, U's call only among the answered groups
+      internals.readFoldedSeed = readFoldedSeed;
+      clock += 60_000;
+      commitUnawaited('V'); // commit 2: the writer answers it, then folds 1..2
+      for (let wait = 0; wait < 400 && meta('folded_seq') < 2; wait++) sleepSync(5);
+      commitUnawaited('W'); // commit 3: its answer says 1..2 are folded
+      for (let wait = 0; wait < 400 && meta('commit_seq') < 3; wait++) sleepSync(5);
+      sleepSync(50); // the writer posts its answer right after the commit
+    };
+    const seed = ledger.seedUser('U').map((series) => [series.requests, series.costNanoUsd]);
+    assert.equal(meta('folded_seq'), 2, 'the fold finished while the seed was read');
+    reader.close();
+    assert.deepEqual(seed, [[1, 7]], 'U\'s call: in neither the snapshot nor the groups, had they been dropped');
+    assert.deepEqual(ledger.seedUser('U').map((series) => [series.requests, series.costNanoUsd]), [[1, 7]]);
+    await ledger.close();
+  });
+
+  it('remembers what a seed holds until the calls of every group it holds have reached the metrics', async () => {
+    const dir = tempDir();
+    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal' });
+    const internals = ledger as unknown as {
+      seededAt: Map<string, number>;
+      queue: Array<{ kind: 'commit'; records: PricedUsage[]; resolve: () => void; reject: () => void }>;
+      flush(): void;
+    };
+    // A flood: the map of seeds is full (of users whose seeds are still needed), so every seed prunes it.
+    for (let user = 0; user < 20_000; user++) internals.seededAt.set(`busy-${user}`, Number.MAX_SAFE_INTEGER);
+    const reader = new DatabaseSync(join(dir, 'ledger.sqlite'), { readOnly: true });
+    const commitSeq = () => Number((reader.prepare(`SELECT value FROM meta WHERE name = 'commit_seq'`).get() as { value: number }).value);
+    const x1 = priced({ userId: 'X', costNanoUsd: 1 });
+    const x2 = priced({ userId: 'X', costNanoUsd: 2 });
+    const batch = await ledger.commit([x1, priced({ userId: 'W' }), x2]); // commit 1
+    // As the metrics record batch 1: X is new, so X is seeded (the seed holds x1 and x2)...
+    assert.deepEqual(ledger.seedUser('X').map((series) => series.requests), [2]);
+    assert.equal(ledger.countedInSeed(x1, batch), true);
+    // ...meanwhile another export's group commits, and W, new too, is seeded: the seed handles that answer.
+    internals.queue.push({ kind: 'commit', records: [priced({ userId: 'V' })], resolve() {}, reject() {} });
+    internals.flush();
+    for (let wait = 0; wait < 400 && commitSeq() < 2; wait++) sleepSync(5);
+    sleepSync(50); // the writer posts its answer right after the commit
+    ledger.seedUser('W');
+    assert.equal(ledger.countedInSeed(x2, batch), true, 'x2 is in X\'s seed: counting it would count it twice');
+    reader.close();
+    await ledger.close();
+  });
+});

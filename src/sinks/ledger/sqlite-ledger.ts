@@ -105,6 +105,11 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   /** The largest value seededAt has held (it never shrinks: entries are only dropped). */
   private latestSeededAt = 0;
   private answeredSeq = 0;
+  /** The latest group whose calls have all reached the metrics (a turn of the event loop after its answer). */
+  private deliveredSeq = 0;
+  /** While a seed handles waiting answers, the groups they say are folded are dropped only after the seed is read. */
+  private holdingDrops = false;
+  private heldDropThrough = 0;
   private readonly unfolded = new UnfoldedGroups();
   private readonly seriesNumbering = new GroupSeriesNumbering();
 
@@ -183,9 +188,9 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   }
 
   /**
-   * The folded totals hold every commit up to the snapshot's folded_seq (possibly beyond the latest answer this
-   * thread has seen); the unfolded groups every answered one after it. Together: every commit up to the larger of
-   * the two, and none after.
+   * The folded totals hold every commit up to the snapshot's folded_seq (each series possibly further, up to its
+   * own folded_seq); the unfolded groups every answered one after that. Together, once the answers waiting on the
+   * port are handled: every commit up to the latest answer, and none after.
    */
   seedUser(userId: string): UserSeriesSeed[] {
     this.assertOpen();
@@ -203,8 +208,16 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     // A fold under way may have written some series through a commit whose answer this thread has not handled
     // yet; the writer sent that answer before the fold began, so it is waiting on the port now. Handling it makes
     // the seed exact as of the latest answer for every series: no folded part holds a commit past it.
-    this.takeWaitingReplies();
-    this.unfolded.addToSeed(userId, foldedSeq, seeds, seriesFoldedSeq);
+    // An answer taken here may say that a fold finished after the snapshot was read: the groups it folded must stay
+    // until they are added, since the snapshot does not hold them.
+    this.holdingDrops = true;
+    try {
+      this.takeWaitingReplies();
+      this.unfolded.addToSeed(userId, foldedSeq, seeds, seriesFoldedSeq);
+    } finally {
+      this.holdingDrops = false;
+      this.unfolded.dropThrough(this.heldDropThrough);
+    }
     this.markSeeded(userId, Math.max(foldedSeq, this.answeredSeq));
     return [...seeds.values()].map(seedOfSums);
   }
@@ -377,7 +390,8 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
 
   private settleGroup(work: readonly QueuedWork[], answer: GroupAnswer, series: GroupSeries): void {
     this.answeredSeq = answer.seq;
-    this.unfolded.dropThrough(answer.foldedSeq);
+    if (this.holdingDrops) this.heldDropThrough = Math.max(this.heldDropThrough, answer.foldedSeq);
+    else this.unfolded.dropThrough(answer.foldedSeq);
     if (answer.seq > answer.foldedSeq && answer.fresh.includes(1)) {
       this.unfolded.add(answer.seq, series.series, answer.calls, answer.fresh);
     }
@@ -399,16 +413,20 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       outcomes.push(fresh);
     }
     work.forEach((item, position) => item.resolve(outcomes[position] as never[]));
+    // The exports' calls reach the metrics in the microtasks that follow; a seed may settle later groups before.
+    const { seq } = answer;
+    setImmediate(() => { if (seq > this.deliveredSeq) this.deliveredSeq = seq; });
   }
 
   /**
-   * Remembers the commit a user's seed is exact as of. Entries older than the latest answered group are needed by no
-   * call still on its way to the metrics (answers arrive in order, and each group's calls reach the metrics as soon
-   * as it is answered), so those are the ones dropped when the map grows large.
+   * Remembers the commit a user's seed is exact as of. An entry is needed by no call still on its way to the metrics
+   * once every group up to its commit has been delivered (deliveredSeq), so those are the ones dropped when the map
+   * grows large. Answered is not enough: a seed handles the answers waiting on the port while the metrics are still
+   * recording an earlier batch.
    */
   private markSeeded(userId: string, seq: number): void {
     if (this.seededAt.size >= MAX_SEEDED_USERS) {
-      for (const [user, at] of this.seededAt) if (at < this.answeredSeq) this.seededAt.delete(user);
+      for (const [user, at] of this.seededAt) if (at <= this.deliveredSeq) this.seededAt.delete(user);
     }
     this.seededAt.set(userId, seq);
     if (seq > this.latestSeededAt) this.latestSeededAt = seq;

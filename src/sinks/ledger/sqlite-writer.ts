@@ -12,7 +12,8 @@ import { bytesOf, UnfoldedSums } from './unfolded-sums.ts';
 const KEYS_PER_STATEMENT = 400;
 /**
  * The log is folded into the totals when its sums are this old, or hold this many series-hours, or have met this
- * many series new to them (whose lines the writer keeps until the fold), whichever comes first. A fold writes a row
+ * many series new to them (whose lines the writer keeps until the fold), whichever comes first; checked after each
+ * group commit (and a read of the users API folds everything first). A fold writes a row
  * per series-hour, so the longer the interval the fewer rows per call: with a few tens of thousands of busy series
  * and a fold every 20,000 series-hours, nearly every call was a row of its own (2.6 us per call in folds, against
  * 0.9 us with a fold every 5 s; bench/ledger.ts). The counts bound the memory the sums and the main thread's seeds
@@ -375,8 +376,8 @@ export class LedgerWriter {
   /** One slice of the fold under way, in a transaction of its own. */
   private foldSlice(nowMs: number, maxRows: number): void {
     const throughSeq = this.fold.throughSeq!;
-    this.db.exec('BEGIN IMMEDIATE');
     try {
+      this.db.exec('BEGIN IMMEDIATE');
       this.fold.step(maxRows);
       this.db.exec('COMMIT');
     } catch (error) {
