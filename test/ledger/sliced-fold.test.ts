@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
 import { GroupSeriesNumbering } from '../../src/sinks/ledger/group-series.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
-import { CALL_FIELDS, encodeCall, idsText } from '../../src/sinks/ledger/ledger-protocol.ts';
+import { CALL_FIELDS, encodeCall } from '../../src/sinks/ledger/ledger-protocol.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { openConnection, prepareDatabase } from '../../src/sinks/ledger/sqlite-open.ts';
 import { LedgerWriter } from '../../src/sinks/ledger/sqlite-writer.ts';
@@ -186,7 +186,7 @@ describe('folds written a slice at a time', () => {
       const series = numbering.end();
       writer.group({
         op: 'group', nowMs: START, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls,
-        ids: idsText(records), legacyKeys: undefined, items: [{ kind: 'commit', start: 0, end: records.length }],
+        legacyKeys: undefined, items: [{ kind: 'commit', start: 0, end: records.length }],
       });
       // As the writer thread does: one slice after each group.
       writer.maintain(START);

@@ -48,34 +48,17 @@ export function spanIdentityText(identity: SpanIdentity): string {
  * digits A-F count as a-f so both spellings of a hex id are the same span.
  */
 export function spanIdHash(traceId: string, spanId: string): number {
-  return spanIdHashOf(traceId, 0, traceId.length, spanId, 0, spanId.length);
-}
-
-/**
- * spanIdHash of the trace id `traceText[traceFrom, traceTo)` and the span id `spanText[spanFrom, spanTo)`, read in
- * place: the writer thread hashes the ids of a whole group from one text (see GroupRequest.ids).
- */
-export function spanIdHashOf(traceText: string, traceFrom: number, traceTo: number, spanText: string, spanFrom: number, spanTo: number): number {
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
-  for (let index = traceFrom; index < traceTo; index++) {
-    const code = traceText.charCodeAt(index);
+  const mix = (code: number) => {
     const c = code >= 65 && code <= 70 ? code | 0x20 : code;
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 13;
-  }
-  // The separator, as a character between the two ids.
-  a = Math.imul(a ^ 0x2f, 0x01000193);
-  b = Math.imul(b ^ 0x2f, 0x5bd1e995);
-  b ^= b >>> 13;
-  for (let index = spanFrom; index < spanTo; index++) {
-    const code = spanText.charCodeAt(index);
-    const c = code >= 65 && code <= 70 ? code | 0x20 : code;
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 13;
-  }
+  };
+  for (let index = 0; index < traceId.length; index++) mix(traceId.charCodeAt(index));
+  mix(0x2f);
+  for (let index = 0; index < spanId.length; index++) mix(spanId.charCodeAt(index));
   return (finalMix(a) & 0x1fffff) * 0x1_0000_0000 + finalMix(b ^ a);
 }
 

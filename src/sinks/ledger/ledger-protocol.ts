@@ -1,6 +1,6 @@
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
-import { durationMicros, spanIdHashOf } from './aggregate.ts';
+import { durationMicros, spanIdHash } from './aggregate.ts';
 import type { UsageFilter, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 
 /**
@@ -13,12 +13,7 @@ import type { UsageFilter, UserDetail, UsersPage, UsersQuery, UserTotals } from 
 export const CALL = {
   /** Span end time, whole ms (the dedup key's first half). */
   endMs: 0,
-  /**
-   * spanIdHash of trace id + span id. On the way to the writer it holds the lengths of the two ids in
-   * GroupRequest.ids instead (trace x ID_LENGTH_SCALE + span), and the writer puts the hash in their place
-   * (fillIdHashes) before anything reads it: the hash is ~0.25 us per call, spent on the writer's thread rather than
-   * on the one that decodes and answers exports.
-   */
+  /** spanIdHash of trace id + span id. */
   idHash: 1,
   /** Index of the call's series in the group (GroupRequest.series, seriesNumbers). */
   series: 2,
@@ -35,21 +30,11 @@ export const CALL = {
 } as const;
 export const CALL_FIELDS = 12;
 
-/** Ids are at most this long (the decoders accept 16-byte trace ids and 8-byte span ids, 32 and 16 hex digits). */
-const ID_LENGTH_SCALE = 0x10_0000;
-
-/**
- * Writes one call's row of CALL_FIELDS numbers (main thread); its trace id and span id go, in that order, after the
- * ids of the calls before it in the group's GroupRequest.ids.
- */
+/** Writes one call's row of CALL_FIELDS numbers (main thread). */
 export function encodeCall(calls: Float64Array, index: number, record: PricedUsage, seriesIndex: number): void {
   const at = index * CALL_FIELDS;
-  const { traceId, spanId } = record;
-  if (traceId.length >= ID_LENGTH_SCALE || spanId.length >= ID_LENGTH_SCALE) {
-    throw new RangeError(`a trace or span id of ${Math.max(traceId.length, spanId.length)} characters`);
-  }
   calls[at + CALL.endMs] = Math.floor(record.endTimeMs);
-  calls[at + CALL.idHash] = traceId.length * ID_LENGTH_SCALE + spanId.length;
+  calls[at + CALL.idHash] = spanIdHash(record.traceId, record.spanId);
   calls[at + CALL.series] = seriesIndex;
   calls[at + CALL.endTimeMs] = record.endTimeMs;
   calls[at + CALL.unpriced] = record.priced ? 0 : 1;
@@ -60,26 +45,6 @@ export function encodeCall(calls: Float64Array, index: number, record: PricedUsa
   calls[at + CALL.reasoning] = record.tokens.reasoning;
   calls[at + CALL.costNanoUsd] = record.costNanoUsd;
   calls[at + CALL.durationMicros] = durationMicros(record.durationSeconds);
-}
-
-/** The group's ids as GroupRequest.ids holds them: each call's trace id, then its span id, in call order. */
-export function idsText(records: readonly Pick<PricedUsage, 'traceId' | 'spanId'>[]): string {
-  let text = '';
-  for (const record of records) text += record.traceId + record.spanId;
-  return text;
-}
-
-/** Replaces the id lengths encodeCall wrote with spanIdHash of the ids they measure in `ids` (writer thread). */
-export function fillIdHashes(calls: Float64Array, ids: string): void {
-  let offset = 0;
-  for (let at = CALL.idHash; at < calls.length; at += CALL_FIELDS) {
-    const lengths = calls[at]!;
-    const traceEnd = offset + Math.floor(lengths / ID_LENGTH_SCALE);
-    const spanEnd = traceEnd + (lengths % ID_LENGTH_SCALE);
-    calls[at] = spanIdHashOf(ids, offset, traceEnd, ids, traceEnd, spanEnd);
-    offset = spanEnd;
-  }
-  if (offset !== ids.length) throw new Error(`a group's ids hold ${ids.length} characters, its calls measure ${offset}`);
 }
 
 /** What a group adds to one series in one UTC hour. Integers only, so that sums never drift. */
@@ -123,8 +88,6 @@ export interface GroupRequest {
   /** True when the main thread has forgotten the series it numbered before: the writer may forget their lines. */
   readonly seriesReset: boolean;
   readonly calls: Float64Array;
-  /** Each call's trace id, then its span id, in call order (idsText); see CALL.idHash. */
-  readonly ids: string;
   /** The schema-1 dedup key of each call, only while a migrated ledger still consults them. */
   readonly legacyKeys: readonly Uint8Array[] | undefined;
   readonly items: readonly GroupItem[];

@@ -342,7 +342,6 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     const legacyKeys: Uint8Array[] | undefined = this.legacyUntilMs > nowMs ? [] : undefined;
     this.seriesNumbering.begin();
     const items: GroupItem[] = [];
-    let ids = '';
     let index = 0;
     for (const item of work) {
       if (item.kind === 'park') {
@@ -352,7 +351,6 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       const start = index;
       for (const record of item.records as readonly PricedUsage[]) {
         encodeCall(calls, index++, record, this.seriesNumbering.indexOf(record));
-        ids += record.traceId + record.spanId;
         legacyKeys?.push(legacySpanKey(record.traceId, record.spanId));
       }
       items.push({ kind: 'commit', start, end: index });
@@ -369,7 +367,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     // Settled as soon as the reply is handled, not in a later microtask, so that a seed that takes the waiting
     // replies (takeWaitingReplies) finds their groups answered.
     this.send({
-      op: 'group', nowMs, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls, ids, legacyKeys, items,
+      op: 'group', nowMs, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls, legacyKeys, items,
     }, [calls.buffer, series.numbers.buffer as ArrayBuffer], {
       resolve: ((answer: GroupAnswer) => {
         try {

@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { dayText, legacySpanKey, spanIdentity, spanIdentityText } from './aggregate.ts';
-import { CALL, CALL_FIELDS, fillIdHashes, USER_COLUMNS, type GroupAnswer, type GroupRequest, type PackedUsersPage, type WorkerSettings } from './ledger-protocol.ts';
+import { CALL, CALL_FIELDS, USER_COLUMNS, type GroupAnswer, type GroupRequest, type PackedUsersPage, type WorkerSettings } from './ledger-protocol.ts';
 import type { UsageFilter, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 import { LedgerFold, placeholders } from './sqlite-fold.ts';
 import { openConnection } from './sqlite-open.ts';
@@ -84,7 +84,6 @@ export class LedgerWriter {
   /** One transaction for a group of exports; each learns which of its calls were new. */
   group(request: GroupRequest): GroupAnswer {
     const { nowMs, calls, items } = request;
-    fillIdHashes(calls, request.ids);
     this.unfolded.learn(request.series, request.seriesNumbers, request.seriesReset);
     const fresh = new Uint8Array(calls.length / CALL_FIELDS);
     const parked: number[][] = [];
