@@ -233,54 +233,34 @@ export class LedgerFold {
 
   /** The ids of a series the ledger knows, by its line; undefined for a new one. Reads only. */
   private existingSeriesRef(line: string): SeriesRef | undefined {
-    const cached = this.seriesRefs.get(line);
-    if (cached !== undefined) return cached;
-    const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(line) as SeriesTuple;
-    let userRef = this.userRefs.get(userId);
-    if (userRef === undefined) {
-      const user = this.statements.userId.get(userId) as { id: number } | undefined;
-      if (user === undefined) return undefined;
-      this.userRefs.set(userId, userRef = Number(user.id));
-    }
-    let propertySet = this.propertySetIds.get(propertiesJson);
-    if (propertySet === undefined) {
-      const set = this.statements.propertySetId.get(propertiesJson) as { id: number } | undefined;
-      if (set === undefined) return undefined;
-      this.propertySetIds.set(propertiesJson, propertySet = Number(set.id));
-    }
-    const series = this.statements.seriesId.get(userRef, provider, model, operation, isError ? 1 : 0, propertySet) as { id: number } | undefined;
-    if (series === undefined) return undefined;
-    const ref = { seriesId: Number(series.id), userRef, isError };
-    this.seriesRefs.set(line, ref);
-    return ref;
-  }
-
-  /** A user's id; a new user is inserted with an empty span, which the fold then widens to their calls. */
-  private userRef(userId: string): number {
-    let ref = this.userRefs.get(userId);
-    if (ref !== undefined) return ref;
-    const existing = this.statements.userId.get(userId) as { id: number } | undefined;
-    ref = Number((existing ?? this.statements.insertUser.get(userId, Number.MAX_SAFE_INTEGER, 0) as { id: number }).id);
-    this.userRefs.set(userId, ref);
-    return ref;
+    return this.seriesRefOf(line, false);
   }
 
   /** The ids of a series (and its user), by its line; what is new is inserted. */
   private seriesRef(line: string): SeriesRef {
-    let ref = this.seriesRefs.get(line);
-    if (ref !== undefined) return ref;
+    return this.seriesRefOf(line, true)!;
+  }
+
+  /**
+   * The ids of a series by its line, looked up (cached) and, with `insert`, inserted where missing: a new user with
+   * an empty span, which the fold then widens to their calls. Without `insert`, undefined for a series not there.
+   */
+  private seriesRefOf(line: string, insert: boolean): SeriesRef | undefined {
+    const cached = this.seriesRefs.get(line);
+    if (cached !== undefined) return cached;
     const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(line) as SeriesTuple;
-    const userRef = this.userRef(userId);
-    let propertySet = this.propertySetIds.get(propertiesJson);
-    if (propertySet === undefined) {
-      const existing = this.statements.propertySetId.get(propertiesJson) as { id: number } | undefined;
-      propertySet = Number((existing ?? this.statements.insertPropertySet.get(propertiesJson) as { id: number }).id);
-      this.propertySetIds.set(propertiesJson, propertySet);
-    }
+    const { statements } = this;
+    const userRef = idOf(this.userRefs, userId, statements.userId,
+      insert ? () => statements.insertUser.get(userId, Number.MAX_SAFE_INTEGER, 0) : undefined);
+    if (userRef === undefined) return undefined;
+    const propertySet = idOf(this.propertySetIds, propertiesJson, statements.propertySetId,
+      insert ? () => statements.insertPropertySet.get(propertiesJson) : undefined);
+    if (propertySet === undefined) return undefined;
     const status = isError ? 1 : 0;
-    const existing = this.statements.seriesId.get(userRef, provider, model, operation, status, propertySet) as { id: number } | undefined;
-    const seriesId = Number((existing ?? this.statements.insertSeries.get(userRef, provider, model, operation, status, propertySet) as { id: number }).id);
-    ref = { seriesId, userRef, isError };
+    const row = (statements.seriesId.get(userRef, provider, model, operation, status, propertySet)
+      ?? (insert ? statements.insertSeries.get(userRef, provider, model, operation, status, propertySet) : undefined)) as { id: number } | undefined;
+    if (row === undefined) return undefined;
+    const ref = { seriesId: Number(row.id), userRef, isError };
     this.seriesRefs.set(line, ref);
     return ref;
   }
@@ -340,6 +320,17 @@ export function foldCallLog(db: DatabaseSync): void {
   fold.begin(sums, Math.max(lastSeq, committed));
   while (!fold.step(Infinity)) fold.confirm();
   fold.confirm();
+}
+
+/** The id of `key` (cached), selected, or inserted by `insert` when given; undefined when missing and not inserted. */
+function idOf(cache: IdCache<number>, key: string, select: StatementSync, insert: (() => unknown) | undefined): number | undefined {
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  const row = (select.get(key) ?? insert?.()) as { id: number } | undefined;
+  if (row === undefined) return undefined;
+  const id = Number(row.id);
+  cache.set(key, id);
+  return id;
 }
 
 /** `(?, ?), (?, ?)` for `rows` rows of `columns` values. */

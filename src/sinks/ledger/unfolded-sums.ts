@@ -103,7 +103,7 @@ export class UnfoldedSums {
     }
   }
 
-  /** A series' sums per hour, as objects (for the fold and tests). */
+  /** A series' sums per hour, as objects (for tests; the fold copies entries with copyEntry). */
   hoursOf(series: UnfoldedSeries): HourlySums[] {
     return series.entries.map((entry) => {
       const at = entry * ENTRY_FIELDS;
