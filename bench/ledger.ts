@@ -69,6 +69,8 @@ interface Pass {
   cpu: Map<string, number>;
   /** The benchmark client's CPU ms per 1,000 spans (it shares the machine's cores). */
   clientCpu: number;
+  /** Each export's time from sending to its answer (ms). */
+  latencies: number[];
 }
 
 async function sendAll(processor: RunningProcessor, bodies: readonly Uint8Array[]): Promise<Pass> {
@@ -77,7 +79,7 @@ async function sendAll(processor: RunningProcessor, bodies: readonly Uint8Array[
   const cpuBefore = threadCpuMs(pid);
   const clientBefore = process.cpuUsage();
   const started = performance.now();
-  await client.sendAll(bodies, IN_FLIGHT);
+  const latencies = await client.sendAll(bodies, IN_FLIGHT);
   const seconds = (performance.now() - started) / 1000;
   const clientCpu = process.cpuUsage(clientBefore);
   client.close();
@@ -85,6 +87,7 @@ async function sendAll(processor: RunningProcessor, bodies: readonly Uint8Array[
     spansPerSecond: (bodies.length * SPANS_PER_EXPORT) / seconds,
     cpu: cpuPerThousand(cpuBefore, threadCpuMs(pid), bodies.length),
     clientCpu: ((clientCpu.user + clientCpu.system) / 1000) * 1000 / (bodies.length * SPANS_PER_EXPORT),
+    latencies,
   };
 }
 
@@ -124,6 +127,7 @@ async function httpRound(ledger: 'off' | 'sqlite', cold: readonly Uint8Array[], 
       spansPerSecond: (warm.length * SPANS_PER_EXPORT) / ((ackedMs + foldMs) / 1000),
       cpu: cpuPerThousand(cpuBefore, threadCpuMs(pid), warm.length),
       clientCpu: warmPass.clientCpu,
+      latencies: warmPass.latencies,
     };
     return { cold: coldPass, warm: warmPass, warmWithFold, foldMs };
   } finally {
@@ -136,6 +140,13 @@ function median(list: readonly number[]): number {
   const sorted = [...list].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** p50 / p99 / max of the exports' time to their answer, over every round's exports of a pass. */
+function latencyText(passes: readonly Pass[]): string {
+  const all = passes.flatMap((pass) => pass.latencies).sort((a, b) => a - b);
+  const at = (quantile: number) => all[Math.min(all.length - 1, Math.floor(quantile * all.length))]!;
+  return `${at(0.5).toFixed(1)} / ${at(0.99).toFixed(1)} / ${all.at(-1)!.toFixed(0)}`;
 }
 
 function cpuText(passes: readonly Pass[]): string {
@@ -222,6 +233,12 @@ async function main(): Promise<void> {
     console.log(`| ${label} | ${Math.round(off).toLocaleString('en')} | ${Math.round(on).toLocaleString('en')} | ${(on / off).toFixed(2)} | ` +
       `${cpuText(rounds.off.map((round) => round[offPass]))} | ${cpuText(rounds.sqlite.map((round) => round[pass]))} | ` +
       `${clientCpu('off', offPass)} / ${clientCpu('sqlite', pass)} |`);
+  }
+  console.log('Time from sending an export to its answer, ms, p50 / p99 / max over all rounds\' exports:');
+  console.log('| pass | LEDGER=off | LEDGER=sqlite |');
+  console.log('|---|---|---|');
+  for (const [pass, label] of [['cold', 'cold'], ['warm', 'warm']] as const) {
+    console.log(`| ${label} | ${latencyText(rounds.off.map((round) => round[pass]))} | ${latencyText(rounds.sqlite.map((round) => round[pass]))} |`);
   }
   console.log(`fold after the warm pass (${(EXPORTS * SPANS_PER_EXPORT).toLocaleString('en')} calls): ${median(rounds.sqlite.map((round) => round.foldMs)).toFixed(0)} ms (median)`);
   console.log(`rounds (spans/s, off/on): cold ${rounds.off.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')} / ${rounds.sqlite.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')}; ` +

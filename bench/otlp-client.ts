@@ -34,13 +34,19 @@ export class OtlpClient {
     });
   }
 
-  /** Sends every body once, `inFlight` at a time, in order. */
-  async sendAll(bodies: readonly Uint8Array[], inFlight: number, contentType?: string): Promise<void> {
+  /** Sends every body once, `inFlight` at a time, in order; resolves with each export's time to its answer (ms). */
+  async sendAll(bodies: readonly Uint8Array[], inFlight: number, contentType?: string): Promise<number[]> {
     let next = 0;
+    const latencies: number[] = [];
     const sender = async () => {
-      while (next < bodies.length) await this.post(bodies[next++]!, contentType);
+      while (next < bodies.length) {
+        const sent = performance.now();
+        await this.post(bodies[next++]!, contentType);
+        latencies.push(performance.now() - sent);
+      }
     };
     await Promise.all(Array.from({ length: inFlight }, sender));
+    return latencies;
   }
 
   close(): void {

@@ -84,8 +84,8 @@ function post(url: string, body: Uint8Array, contentType: string): Promise<void>
 }
 
 /** Sends every body once with a few requests in flight, as a Collector would. */
-function sendAll(url: string, bodies: readonly Uint8Array[], contentType: string): Promise<void> {
-  return clientFor(url).sendAll(bodies, CONCURRENCY, contentType);
+async function sendAll(url: string, bodies: readonly Uint8Array[], contentType: string): Promise<void> {
+  await clientFor(url).sendAll(bodies, CONCURRENCY, contentType);
 }
 
 type Encoding = 'protobuf' | 'json';
