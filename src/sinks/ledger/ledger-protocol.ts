@@ -102,8 +102,6 @@ export interface GroupAnswer {
   readonly seq: number;
   /** The latest commit the totals tables held when this answer was sent (meta.folded_seq). */
   readonly foldedSeq: number;
-  /** GroupRequest.calls, given back (transferred) for the seeds of the calls not yet folded. */
-  readonly calls: Float64Array;
 }
 
 /**

@@ -1,6 +1,7 @@
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import type { CheckpointerSettings } from './ledger-checkpointer.ts';
 import type { Envelope, LedgerRequest, Reply, WorkerSettings } from './ledger-protocol.ts';
-import { LedgerWriter } from './sqlite-writer.ts';
+import { LedgerWriter, type Checkpointer } from './sqlite-writer.ts';
 
 /**
  * The ledger's writer thread: owns the writing connection and answers SqliteLedger's requests one at a time, in the
@@ -12,10 +13,32 @@ const settings = workerData as WorkerSettings & { readonly nowMs: number; readon
 /** Replies go on a port of their own (see SqliteLedger.takeWaitingReplies); requests come on parentPort. */
 const replies = settings.replies;
 
+/** The checkpointer's module beside this one: .ts when Node runs the sources, .js in the compiled package. */
+const CHECKPOINTER_URL = new URL(`./ledger-checkpointer${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+/** How long close() waits for the checkpointer to close its connection. */
+const CHECKPOINTER_CLOSE_MS = 10_000;
+
+/** Starts the checkpointer thread (ledger-checkpointer.ts); close() returns once it has closed its connection. */
+function startCheckpointer(): Checkpointer {
+  const closed = new Int32Array(new SharedArrayBuffer(4));
+  const thread = new Worker(CHECKPOINTER_URL, {
+    workerData: { path: settings.path, synchronous: settings.synchronous, closed } satisfies CheckpointerSettings,
+    resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
+  });
+  thread.unref();
+  thread.on('error', (error) => process.emitWarning(`the ledger's checkpointer thread stopped: ${error.message}`));
+  return {
+    close() {
+      thread.postMessage('close');
+      Atomics.wait(closed, 0, 0, CHECKPOINTER_CLOSE_MS);
+    },
+  };
+}
+
 let writer: LedgerWriter | undefined;
 let openFailure: string | undefined;
 try {
-  writer = new LedgerWriter(settings, settings.nowMs);
+  writer = new LedgerWriter(settings, settings.nowMs, startCheckpointer());
 } catch (error) {
   openFailure = `cannot open the ledger ${settings.path} for writing: ${(error as Error).message}`;
 }
@@ -24,7 +47,8 @@ function handle(request: LedgerRequest, ledger: LedgerWriter): { value: unknown;
   switch (request.op) {
     case 'group': {
       const answer = ledger.group(request);
-      return { value: answer, transfer: [answer.fresh.buffer as ArrayBuffer, answer.calls.buffer as ArrayBuffer] };
+      // Nothing transferred: the writer adds the group's calls to its sums after answering (settleGroup).
+      return { value: answer, transfer: [] };
     }
     case 'users': {
       const page = ledger.users(request.query, request.nowMs);
@@ -59,9 +83,15 @@ port.on('message', ({ id, request }: Envelope) => {
     replies.close();
     port.close();
   }
-  if (request.op === 'group') {
+  if (request.op === 'group' && writer !== undefined) {
     lastNowMs = request.nowMs;
-    maintain();
+    try {
+      writer.settleGroup();
+    } catch (error) {
+      process.emitWarning(`ledger sums could not take a group: ${(error as Error).message}`);
+    }
+    // After the groups already waiting (messages are taken before immediates), so none of them waits for a fold step.
+    continuation ??= setImmediate(runMaintenance);
   }
 });
 
@@ -69,9 +99,15 @@ port.on('message', ({ id, request }: Envelope) => {
 let lastNowMs = 0;
 let continuation: NodeJS.Immediate | undefined;
 
+function runMaintenance(): void {
+  continuation = undefined;
+  maintain();
+}
+
 /**
- * A slice of maintenance after each group; while a fold is under way, further slices also run when no group comes
- * (setImmediate runs after the messages already waiting, so slices and group commits take turns).
+ * A step of maintenance (a fold's) once the groups that came meanwhile are committed; while a fold is under way,
+ * further steps run when no group comes (setImmediate runs after the messages already waiting, so steps and group
+ * commits take turns).
  */
 function maintain(): void {
   if (writer === undefined) return;
@@ -82,10 +118,5 @@ function maintain(): void {
     // The log stays committed; the next fold (or the next start) takes it.
     process.emitWarning(`ledger fold failed: ${(error as Error).message}`);
   }
-  if (more) {
-    continuation ??= setImmediate(() => {
-      continuation = undefined;
-      maintain();
-    });
-  }
+  if (more) continuation ??= setImmediate(runMaintenance);
 }

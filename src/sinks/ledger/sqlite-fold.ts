@@ -74,7 +74,7 @@ class IdCache<V> {
 /** A series of the fold, with its ids once known (undefined: new to the ledger, inserted by its slice). */
 interface FoldSeries {
   readonly line: string;
-  readonly parts: ReadonlyArray<UnfoldedSeries>;
+  readonly parts: UnfoldedSeries[];
   ref: SeriesRef | undefined;
 }
 
@@ -82,15 +82,23 @@ interface FoldSeries {
 interface FoldInProgress {
   readonly throughSeq: number;
   readonly sums: UnfoldedSums;
+  /** The sums' series not gathered by line yet (the detached sums no longer change); undefined once all are. */
+  ungathered: Iterator<UnfoldedSeries> | undefined;
+  readonly byLine: Map<string, FoldSeries>;
   /** One entry per series (two numbers can stand for one series: both are its parts), in the order written. */
   series: FoldSeries[];
-  /** How many series have their ids looked up; the writing starts when all have. */
-  resolved: number;
+  /** Whether `series` is in the order it is written in. */
+  ordered: boolean;
   /** How many series the committed slices wrote. */
   written: number;
   /** Where the slice being written ends; becomes `written` once its transaction commits (confirm). */
   slicedTo: number;
 }
+
+/** Items gathered between two looks at the clock. */
+const CLOCK_EVERY = 64;
+/** Smoothing of the measured time per row: the weight of the latest slice. */
+const MS_PER_ROW_WEIGHT = 0.2;
 
 export class LedgerFold {
   private readonly db: DatabaseSync;
@@ -102,6 +110,8 @@ export class LedgerFold {
   private current: FoldInProgress | undefined;
   /** One statement's values, reused. */
   private readonly rowValues: number[] = new Array<number>(ROWS_PER_STATEMENT * ROW_COLUMNS).fill(0);
+  /** What writing one row of a slice has cost lately (ms, smoothed): sets the size of slices meant to take so long. */
+  msPerRow = 0.008;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -117,41 +127,44 @@ export class LedgerFold {
     return this.current?.throughSeq;
   }
 
-  /** Starts folding `sums`, the calls committed through `throughSeq` (and not folded before). */
+  /** The share of the fold under way that committed slices have written (0 while its series are gathered). */
+  get progress(): number {
+    const fold = this.current;
+    return fold === undefined || !fold.ordered || fold.series.length === 0 ? 0 : fold.written / fold.series.length;
+  }
+
+  /**
+   * Starts folding `sums`, the calls committed through `throughSeq` (and not folded before). Nothing is read yet:
+   * the series are gathered by the first steps, a few ms at a time.
+   */
   begin(sums: UnfoldedSums, throughSeq: number): void {
     if (this.current !== undefined) throw new Error('a fold is already under way');
-    const byLine = new Map<string, UnfoldedSeries[]>();
-    for (const series of sums.bySeries.values()) {
-      const parts = byLine.get(series.line);
-      if (parts === undefined) byLine.set(series.line, [series]);
-      else parts.push(series);
-    }
     this.current = {
-      throughSeq, sums, resolved: 0, written: 0, slicedTo: 0,
-      series: [...byLine].map(([line, parts]) => ({ line, parts, ref: this.seriesRefs.get(line) })),
+      throughSeq, sums, ungathered: sums.bySeries.values(), byLine: new Map(), series: [], ordered: false, written: 0, slicedTo: 0,
     };
   }
 
   /**
-   * One slice of the fold under way, inside the caller's transaction: looks up the ids of up to `maxRows` series
-   * (reads only), or, once all are known, writes series worth up to `maxRows` rows (at least one series). Call
-   * confirm() after the transaction commits, forget() after it rolls back. Returns true when this slice is the last.
+   * One step of the fold under way, inside the caller's transaction; each keeps to `maxRows` (and the others to
+   * `deadlineMs`, a performance.now() time), so that no group commit waits long behind it:
+   * 1. gather the sums' series by line and look up the ids of the series the ledger knows (reads only), until the
+   *    deadline;
+   * 2. put them in id order, so that each slice writes neighbouring pages of each table (new series last: their
+   *    ids, handed out as they are inserted, follow every known id);
+   * 3. write series worth up to `maxRows` rows (at least one series).
+   * Call confirm() after the transaction commits, forget() after it rolls back. Returns true when this step is the
+   * last.
    */
-  step(maxRows: number): boolean {
+  step(maxRows: number, deadlineMs = Infinity): boolean {
     const fold = this.current;
     if (fold === undefined) return true;
-    if (fold.resolved < fold.series.length) {
-      const end = Math.min(fold.series.length, fold.resolved + maxRows);
-      for (let index = fold.resolved; index < end; index++) {
-        const series = fold.series[index]!;
-        series.ref ??= this.existingSeriesRef(series.line);
-      }
-      fold.resolved = end;
-      if (fold.resolved < fold.series.length) return false;
-      // Known series in id order, so that each slice writes neighbouring pages; new ones after them (their ids,
-      // handed out as they are inserted, follow every known id).
-      const unwritten = fold.series.slice(fold.written).sort((a, b) => (a.ref?.seriesId ?? Infinity) - (b.ref?.seriesId ?? Infinity));
-      fold.series = fold.series.slice(0, fold.written).concat(unwritten);
+    if (fold.ungathered !== undefined) {
+      this.gather(fold, deadlineMs);
+      return false;
+    }
+    if (!fold.ordered) {
+      fold.series = fold.series.slice(0, fold.written).concat(inIdOrder(fold.series.slice(fold.written)));
+      fold.ordered = true;
       if (fold.series.length > 0) return false;
     }
     let end = fold.written;
@@ -160,7 +173,9 @@ export class LedgerFold {
       for (const part of fold.series[end]!.parts) rows += part.entries.length;
       end++;
     }
+    const started = performance.now();
     this.writeSlice(fold, fold.written, end);
+    if (rows >= 16) this.msPerRow += MS_PER_ROW_WEIGHT * ((performance.now() - started) / rows - this.msPerRow);
     fold.slicedTo = end;
     const last = end === fold.series.length;
     if (last) {
@@ -170,17 +185,17 @@ export class LedgerFold {
     return last;
   }
 
-  /** The slice's transaction committed: the fold moves on (and is over after its last slice). */
+  /** The step's transaction committed: the fold moves on (and is over after its last slice). */
   confirm(): void {
     const fold = this.current;
     if (fold === undefined) return;
     fold.written = fold.slicedTo;
-    if (fold.written === fold.series.length && fold.resolved === fold.series.length) this.current = undefined;
+    if (fold.ungathered === undefined && fold.ordered && fold.written === fold.series.length) this.current = undefined;
   }
 
   /**
-   * The slice's transaction rolled back: ids handed out inside it no longer exist. The fold stays under way and
-   * writes the same slice again next time.
+   * The step's transaction rolled back: ids handed out inside it no longer exist. The fold stays under way and
+   * writes the same slice again next time, after looking up again the ids of the series it has not written.
    */
   forget(): void {
     this.seriesRefs.clear();
@@ -190,7 +205,29 @@ export class LedgerFold {
     if (fold === undefined) return;
     fold.slicedTo = fold.written;
     for (let index = fold.written; index < fold.series.length; index++) fold.series[index]!.ref = undefined;
-    fold.resolved = fold.written;
+    fold.ordered = false;
+  }
+
+  /** Step 1: the next series of the sums, by line, with the ids of those the ledger knows. */
+  private gather(fold: FoldInProgress, deadlineMs: number): void {
+    const { byLine } = fold;
+    for (let count = 1; ; count++) {
+      const next = fold.ungathered!.next();
+      if (next.done === true) {
+        fold.ungathered = undefined;
+        return;
+      }
+      const part = next.value;
+      const series = byLine.get(part.line);
+      if (series !== undefined) {
+        series.parts.push(part);
+      } else {
+        const gathered = { line: part.line, parts: [part], ref: this.existingSeriesRef(part.line) };
+        byLine.set(part.line, gathered);
+        fold.series.push(gathered);
+      }
+      if (count % CLOCK_EVERY === 0 && performance.now() >= deadlineMs) return;
+    }
   }
 
   /**
@@ -320,6 +357,20 @@ export function foldCallLog(db: DatabaseSync): void {
   fold.begin(sums, Math.max(lastSeq, committed));
   while (!fold.step(Infinity)) fold.confirm();
   fold.confirm();
+}
+
+/**
+ * The series in the order of their ids, new ones (no ids yet) last. Sorted as numbers in a typed array (id and
+ * position packed in one): tens of thousands of series sorted by a comparator took ~15 ms of the writer's turn.
+ */
+function inIdOrder(series: readonly FoldSeries[]): FoldSeries[] {
+  const positions = 2 ** 21;
+  if (series.length >= positions) return [...series].sort((a, b) => (a.ref?.seriesId ?? Infinity) - (b.ref?.seriesId ?? Infinity));
+  const newSeriesKey = 2 ** 31; // series ids stay far below: one per series the ledger has ever seen
+  const keys = new Float64Array(series.length);
+  series.forEach((each, index) => { keys[index] = (each.ref?.seriesId ?? newSeriesKey) * positions + index; });
+  keys.sort();
+  return Array.from(keys, (key) => series[key % positions]!);
 }
 
 /** The id of `key` (cached), selected, or inserted by `insert` when given; undefined when missing and not inserted. */

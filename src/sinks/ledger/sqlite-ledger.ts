@@ -366,12 +366,14 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     };
     // Settled as soon as the reply is handled, not in a later microtask, so that a seed that takes the waiting
     // replies (takeWaitingReplies) finds their groups answered.
+    // The calls are copied, not transferred: this thread keeps them for the seeds until they are folded, and the
+    // writer adds them to its sums after answering, without sending them back first.
     this.send({
       op: 'group', nowMs, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls, legacyKeys, items,
-    }, [calls.buffer, series.numbers.buffer as ArrayBuffer], {
+    }, [series.numbers.buffer as ArrayBuffer], {
       resolve: ((answer: GroupAnswer) => {
         try {
-          this.settleGroup(work, answer, series);
+          this.settleGroup(work, answer, series, calls);
         } finally {
           finish();
         }
@@ -386,12 +388,12 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     });
   }
 
-  private settleGroup(work: readonly QueuedWork[], answer: GroupAnswer, series: GroupSeries): void {
+  private settleGroup(work: readonly QueuedWork[], answer: GroupAnswer, series: GroupSeries, calls: Float64Array): void {
     this.answeredSeq = answer.seq;
     if (this.holdingDrops) this.heldDropThrough = Math.max(this.heldDropThrough, answer.foldedSeq);
     else this.unfolded.dropThrough(answer.foldedSeq);
     if (answer.seq > answer.foldedSeq && answer.fresh.includes(1)) {
-      this.unfolded.add(answer.seq, series.series, answer.calls, answer.fresh);
+      this.unfolded.add(answer.seq, series.series, calls, answer.fresh);
     }
     const outcomes: Array<readonly UsageRecord[]> = [];
     let index = 0;

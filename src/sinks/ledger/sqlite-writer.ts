@@ -22,13 +22,25 @@ const KEYS_PER_STATEMENT = 400;
 const FOLD_AFTER_MS = 5000;
 const FOLD_AFTER_ENTRIES = 100_000;
 const FOLD_AFTER_NEW_SERIES = 20_000;
-/** Rows (series-hours) one slice of a fold writes: a few ms of the writer's time between two group commits. */
-const FOLD_SLICE_ROWS = 1000;
+/**
+ * How long one step of a fold may take when it is not behind: a group commit that arrives meanwhile waits for it.
+ * With steps of 5-15 ms (1,000-2,000 rows) and a 36 ms first step that gathered every series, the main thread was
+ * idle, its exports all waiting behind a fold, for 6% of a benchmark pass.
+ */
+const FOLD_STEP_MS = 1.5;
+/** The fewest rows a slice writes when not behind (the cost of a slice's statements is paid per slice, not per row). */
+const MIN_SLICE_ROWS = 64;
 /** SQLite page cache of the writing connection; the working set is the recent hours of the active series. */
 const WRITER_CACHE_KIB = 16_384;
 const MAX_CACHED_STATEMENTS = 64;
 
 export type Row = Record<string, SQLInputValue>;
+
+/** A thread that checkpoints the WAL on a connection of its own (ledger-checkpointer.ts). */
+export interface Checkpointer {
+  /** Returns once the thread has closed its connection. */
+  close(): void;
+}
 
 interface DedupTables {
   /** The generation new keys go to. */
@@ -51,9 +63,11 @@ interface DedupTables {
 export class LedgerWriter {
   private readonly db: DatabaseSync;
   private readonly dedupWindowMs: number;
-  private readonly foldSliceRowsAtEase: number;
+  /** Rows per slice when the fold is not behind, fixed (tests); undefined: as many as FOLD_STEP_MS allows. */
+  private readonly fixedSliceRows: number | undefined;
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly fold: LedgerFold;
+  private readonly checkpointer: Checkpointer | undefined;
   /** The committed calls not yet in the totals tables (the call log holds them durably). */
   private readonly unfolded = new UnfoldedSums();
   private readonly chunkStatements = new Map<string, StatementSync>();
@@ -65,13 +79,20 @@ export class LedgerWriter {
   private olderEnd: { readonly table: string; readonly before: number } | undefined;
   private seq: number;
   private foldedSeq: number;
+  /** The calls of the group answered last, added to the sums after its answer is out (settleGroup). */
+  private unsettled: { readonly numbers: Float64Array; readonly calls: Float64Array; readonly fresh: Uint8Array } | undefined;
 
-  constructor(settings: WorkerSettings, nowMs: number) {
+  /**
+   * `checkpointer`: the thread that copies the WAL back into the database file; without one (tests), the writer does
+   * it after each fold, in its own turn.
+   */
+  constructor(settings: WorkerSettings, nowMs: number, checkpointer?: Checkpointer) {
     this.db = openConnection(settings.path, settings.synchronous, WRITER_CACHE_KIB);
-    // Checkpoints follow folds (maintain); this only bounds the WAL should folds not come.
+    this.checkpointer = checkpointer;
+    // Checkpoints are the checkpointer's or follow folds (maintain); this only bounds the WAL should neither come.
     this.db.exec('PRAGMA wal_autocheckpoint = 32768');
     this.dedupWindowMs = settings.dedupWindowMs;
-    this.foldSliceRowsAtEase = settings.foldSliceRows ?? FOLD_SLICE_ROWS;
+    this.fixedSliceRows = settings.foldSliceRows;
     this.statements = prepareStatements(this.db);
     this.fold = new LedgerFold(this.db);
     this.loadParkedKeys();
@@ -81,8 +102,12 @@ export class LedgerWriter {
     this.foldedSeq = this.readMeta('folded_seq');
   }
 
-  /** One transaction for a group of exports; each learns which of its calls were new. */
+  /**
+   * One transaction for a group of exports; each learns which of its calls were new. Its calls are added to the sums
+   * by settleGroup, after the answer is out: the exports wait for the commit, not for that.
+   */
   group(request: GroupRequest): GroupAnswer {
+    this.settleGroup();
     const { nowMs, calls, items } = request;
     this.unfolded.learn(request.series, request.seriesNumbers, request.seriesReset);
     const fresh = new Uint8Array(calls.length / CALL_FIELDS);
@@ -111,9 +136,17 @@ export class LedgerWriter {
     this.seq++;
     if (logged) {
       this.unfolded.markLogged(request.seriesNumbers);
-      this.unfolded.add(request.seriesNumbers, calls, fresh);
+      this.unsettled = { numbers: request.seriesNumbers, calls, fresh };
     }
-    return { fresh, parked, seq: this.seq, foldedSeq: this.foldedSeq, calls };
+    return { fresh, parked, seq: this.seq, foldedSeq: this.foldedSeq };
+  }
+
+  /** Adds the calls of the group answered last to the sums to fold (done before anything else reads the sums). */
+  settleGroup(): void {
+    const group = this.unsettled;
+    if (group === undefined) return;
+    this.unsettled = undefined;
+    this.unfolded.add(group.numbers, group.calls, group.fresh);
   }
 
   /**
@@ -123,14 +156,16 @@ export class LedgerWriter {
    * exports waiting for their commit for hundreds of ms.
    */
   maintain(nowMs: number): boolean {
+    this.settleGroup();
     if (nowMs < this.foldRetryAtMs) return false;
     if (!this.fold.inProgress) {
       if (!this.foldDue(nowMs)) return false;
       this.beginFold(nowMs);
     }
-    this.foldSlice(nowMs, this.foldSliceRows());
+    const pace = this.foldPace();
+    this.foldSlice(nowMs, pace.rows, pace.deadlineMs);
     if (this.fold.inProgress) return true;
-    this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    if (this.checkpointer === undefined) this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
     return false;
   }
 
@@ -192,6 +227,7 @@ export class LedgerWriter {
   /** Folds what is logged (so that the next start has nothing to fold) and closes. */
   close(nowMs: number): void {
     try { this.foldNow(nowMs); } catch { /* the log is folded at the next start instead */ }
+    this.checkpointer?.close();
     this.db.close();
   }
 
@@ -345,6 +381,7 @@ export class LedgerWriter {
 
   /** Folds everything committed, the fold under way first, so that a read sees every committed call in the totals. */
   private foldNow(nowMs: number): void {
+    this.settleGroup();
     while (this.fold.inProgress) this.foldSlice(nowMs, Infinity);
     if (this.foldedSeq === this.seq) return;
     this.beginFold(nowMs);
@@ -352,13 +389,19 @@ export class LedgerWriter {
   }
 
   /**
-   * How many rows the next slice writes: a fold must be over before the sums gathered since it began are due for
-   * the next one, or a steady flood of new series would outrun it (and the sums would grow without bound). The
-   * slices grow with what has gathered, and the rest of the fold is written at once when a whole fold's worth has.
+   * How much the next step of the fold does: a step of about FOLD_STEP_MS while the fold is ahead of the sums
+   * gathering meanwhile. A fold must be over before those are due for the next one, or a steady flood of new series
+   * would outrun it (and the sums would grow without bound): the steps grow with how far the fold lags behind them,
+   * and the rest of the fold is written at once when a whole fold's worth has gathered.
    */
-  private foldSliceRows(): number {
+  private foldPace(): { rows: number; deadlineMs: number } {
     const gathered = this.gathered();
-    return gathered >= 1 ? Infinity : this.foldSliceRowsAtEase * (1 + Math.floor(8 * gathered));
+    if (gathered >= 1) return { rows: Infinity, deadlineMs: Infinity };
+    const lag = Math.max(0, gathered - this.fold.progress);
+    const scale = 1 + Math.floor(16 * lag);
+    if (this.fixedSliceRows !== undefined) return { rows: this.fixedSliceRows * scale, deadlineMs: Infinity };
+    const rows = Math.max(MIN_SLICE_ROWS, Math.round(FOLD_STEP_MS / this.fold.msPerRow));
+    return { rows: rows * scale, deadlineMs: performance.now() + FOLD_STEP_MS * scale };
   }
 
   /** How much of a fold's worth the sums hold (1: a fold is due), by series-hours or by series new to them. */
@@ -371,12 +414,12 @@ export class LedgerWriter {
     this.foldedAtMs = nowMs;
   }
 
-  /** One slice of the fold under way, in a transaction of its own. */
-  private foldSlice(nowMs: number, maxRows: number): void {
+  /** One step of the fold under way, in a transaction of its own. */
+  private foldSlice(nowMs: number, maxRows: number, deadlineMs = Infinity): void {
     const throughSeq = this.fold.throughSeq!;
     try {
       this.db.exec('BEGIN IMMEDIATE');
-      this.fold.step(maxRows);
+      this.fold.step(maxRows, deadlineMs);
       this.db.exec('COMMIT');
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }

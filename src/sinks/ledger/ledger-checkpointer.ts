@@ -1,0 +1,64 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { openConnection, type SyncMode } from './sqlite-open.ts';
+
+/**
+ * The ledger's checkpointer thread: copies the pages the writer appended to the WAL back into the database file, on
+ * a connection of its own, so that the writer thread never does it in its turn. Done by the writer, a checkpoint
+ * after a fold took 200-230 ms and SQLite's automatic one (inside a commit) up to 430 ms, and every export waiting
+ * for a commit waited that long. A checkpoint does not stop the writer: it copies what was committed when it began
+ * while the writer appends. Started by the writer thread (ledger-worker.ts); not a module to import.
+ */
+
+export interface CheckpointerSettings {
+  readonly path: string;
+  readonly synchronous: SyncMode;
+  /** Set to 1 (and notified) once this thread has closed its connection. */
+  readonly closed: Int32Array;
+}
+
+/**
+ * How often the WAL is copied back. Often enough that it stays small: the writer starts it over from its beginning
+ * once a checkpoint has copied all of it (overwriting a file already that long is cheaper than growing it).
+ */
+const CHECKPOINT_EVERY_MS = 500;
+/**
+ * Rounds of one checkpoint: each copies what was committed when it began; the writer commits meanwhile, so a round
+ * or two more usually catch up with it, and only a WAL copied whole can be started over.
+ */
+const MAX_ROUNDS = 4;
+
+const port = parentPort;
+if (port === null) throw new Error('ledger-checkpointer.ts runs as a worker thread of the ledger writer');
+const settings = workerData as CheckpointerSettings;
+// However this thread ends, the writer waiting in close() is let go.
+process.on('exit', () => {
+  Atomics.store(settings.closed, 0, 1);
+  Atomics.notify(settings.closed, 0);
+});
+const db = openConnection(settings.path, settings.synchronous, 2048);
+db.exec('PRAGMA wal_autocheckpoint = 0');
+const checkpointStatement = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+
+function checkpoint(): void {
+  try {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const { log, checkpointed } = checkpointStatement.get() as { log: number; checkpointed: number };
+      if (log <= 0 || checkpointed >= log) return;
+    }
+  } catch (error) {
+    // The writer's own automatic checkpoint still bounds the WAL; a failed copy is tried again next time.
+    process.emitWarning(`ledger checkpoint failed: ${(error as Error).message}`);
+  }
+}
+
+const timer = setInterval(checkpoint, CHECKPOINT_EVERY_MS);
+
+port.on('message', (message: 'close') => {
+  if (message !== 'close') return;
+  clearInterval(timer);
+  try { db.close(); } finally {
+    Atomics.store(settings.closed, 0, 1);
+    Atomics.notify(settings.closed, 0);
+    port.close();
+  }
+});
