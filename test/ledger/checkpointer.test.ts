@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DatabaseSync } from 'node:sqlite';
+import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
+import { priced } from './records.ts';
+
+const START = Date.UTC(2026, 11, 6, 12);
+const dirs: string[] = [];
+after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }); });
+
+/** Polls `check` until it holds or `ms` pass; resolves with whether it held. */
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
+
+describe('the checkpointer thread', () => {
+  it('copies committed pages into the database file with no fold and no checkpoint by the writer, and the WAL starts over', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'checkpointer-test-'));
+    dirs.push(dir);
+    // The clock stands still and 40 users make 40 series: no fold comes due, and the writer checkpoints only after
+    // folds (its automatic checkpoint waits for 32,768 pages, far more than these commits write).
+    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => START });
+    const file = join(dir, 'ledger.sqlite');
+    const size = (path: string) => statSync(path).size;
+    const commitRound = async (round: number) => {
+      for (let offset = 0; offset < 4000; offset += 500) {
+        await ledger.commit(Array.from({ length: 500 }, (_, index) => priced({
+          userId: `user-${index % 40}`, endTimeMs: START - 60_000 + round * 4000 + offset + index,
+        })));
+      }
+    };
+    const before = size(file);
+    await commitRound(0);
+    // The call log alone holds 4,000 calls of 96 bytes: the committed pages are several hundred KB.
+    assert.ok(await eventually(() => size(file) > before + 300_000, 5000),
+      `the database file took the committed pages (${before} -> ${size(file)} bytes)`);
+    const raw = new DatabaseSync(file, { readOnly: true });
+    const meta = (name: string) => Number((raw.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number }).value);
+    assert.equal(meta('folded_seq'), 0, 'nothing was folded');
+    assert.ok(meta('commit_seq') >= 8);
+    raw.close();
+    const walAfterFirst = size(`${file}-wal`);
+
+    // Copied whole, the WAL is written again from its start by the next commits rather than grown.
+    const grown = size(file);
+    await commitRound(1);
+    assert.ok(await eventually(() => size(file) > grown + 300_000, 5000), 'the second round reached the file too');
+    assert.ok(size(`${file}-wal`) <= walAfterFirst * 1.25 + 65_536,
+      `the WAL started over (${walAfterFirst} bytes after the first round, ${size(`${file}-wal`)} after the second)`);
+    const page = await ledger.users({ fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 });
+    assert.equal(page.users.reduce((sum, user) => sum + user.requests, 0), 8000);
+    await ledger.close();
+  });
+});
