@@ -1,5 +1,5 @@
+import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
-import { openConnection, type SyncMode } from './sqlite-open.ts';
 
 /**
  * The ledger's checkpointer thread: copies the pages the writer appended to the WAL back into the database file, on
@@ -11,7 +11,7 @@ import { openConnection, type SyncMode } from './sqlite-open.ts';
 
 export interface CheckpointerSettings {
   readonly path: string;
-  readonly synchronous: SyncMode;
+  readonly synchronous: 'normal' | 'full';
   /** Set to 1 (and notified) once this thread has closed its connection. */
   readonly closed: Int32Array;
 }
@@ -35,8 +35,11 @@ process.on('exit', () => {
   Atomics.store(settings.closed, 0, 1);
   Atomics.notify(settings.closed, 0);
 });
-const db = openConnection(settings.path, settings.synchronous, 2048);
-db.exec('PRAGMA wal_autocheckpoint = 0');
+// Its own connection, opened directly (this thread loads nothing else: it is a thread's worth of memory): a small
+// page cache, since a checkpoint reads the WAL's frames and writes them without keeping them.
+const db = new DatabaseSync(settings.path, { timeout: 2000 });
+db.exec(`PRAGMA synchronous = ${settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA cache_size = -256;
+  PRAGMA wal_autocheckpoint = 0;`);
 const checkpointStatement = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 
 function checkpoint(): void {

@@ -23,7 +23,8 @@ function startCheckpointer(): Checkpointer {
   const closed = new Int32Array(new SharedArrayBuffer(4));
   const thread = new Worker(CHECKPOINTER_URL, {
     workerData: { path: settings.path, synchronous: settings.synchronous, closed } satisfies CheckpointerSettings,
-    resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
+    // Its heap holds ~11 MB once loaded (this module, compiled), and stays there.
+    resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
   });
   thread.unref();
   thread.on('error', (error) => process.emitWarning(`the ledger's checkpointer thread stopped: ${error.message}`));
