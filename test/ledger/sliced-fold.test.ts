@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -11,7 +11,9 @@ import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { CALL_FIELDS, encodeCall } from '../../src/sinks/ledger/ledger-protocol.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { openConnection, prepareDatabase } from '../../src/sinks/ledger/sqlite-open.ts';
-import { LedgerWriter } from '../../src/sinks/ledger/sqlite-writer.ts';
+import { LedgerFold } from '../../src/sinks/ledger/sqlite-fold.ts';
+import { LedgerWriter, type Checkpointer } from '../../src/sinks/ledger/sqlite-writer.ts';
+import { UnfoldedSums } from '../../src/sinks/ledger/unfolded-sums.ts';
 import { priced } from './records.ts';
 
 const ALL_TIME: UsersQuery = { fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 };
@@ -198,6 +200,106 @@ describe('folds written a slice at a time', () => {
     assert.equal(page.total, groups * groupSize);
     writer.close(START);
   });
+});
+
+/** The sums a writer would hold after committing `records` in one group. */
+function sumsOf(records: readonly PricedUsage[]): UnfoldedSums {
+  const numbering = new GroupSeriesNumbering();
+  numbering.begin();
+  const calls = new Float64Array(records.length * CALL_FIELDS);
+  records.forEach((record, index) => encodeCall(calls, index, record, numbering.indexOf(record)));
+  const series = numbering.end();
+  const sums = new UnfoldedSums();
+  sums.learn(series.text, series.numbers, series.reset);
+  sums.add(series.numbers, calls, new Uint8Array(records.length).fill(1));
+  return sums;
+}
+
+/** A fresh ledger file and a connection to it, as the writer opens it. */
+function freshDatabase(): { db: DatabaseSync; path: string } {
+  const path = join(tempDir(), 'ledger.sqlite');
+  const db = openConnection(path, 'normal', 2048);
+  prepareDatabase(db, path, START, START);
+  return { db, path };
+}
+
+/** One step of `fold` in a transaction of its own, committed (or rolled back), as the writer runs it. */
+function stepOf(db: DatabaseSync, fold: LedgerFold, maxRows: number, commit = true): boolean {
+  db.exec('BEGIN IMMEDIATE');
+  const last = fold.step(maxRows);
+  if (commit) {
+    db.exec('COMMIT');
+    fold.confirm();
+  } else {
+    db.exec('ROLLBACK');
+    fold.forget();
+  }
+  return last;
+}
+
+describe('the steps of a fold', () => {
+  it('goes through every phase in one step when nothing limits it (a fold that is behind is not held up)', () => {
+    const { db } = freshDatabase();
+    const fold = new LedgerFold(db);
+    fold.begin(sumsOf(callsOfEveryUser()), 1);
+    assert.equal(stepOf(db, fold, Infinity), true);
+    assert.equal(fold.inProgress, false);
+    const totals = db.prepare('SELECT count(*) AS users, (SELECT sum(requests) FROM usage_daily) AS requests FROM users').get() as { users: number; requests: number };
+    assert.deepEqual([Number(totals.users), Number(totals.requests)], [USERS, 2 * USERS]);
+    db.close();
+  });
+
+  it('after a slice rolled back (its new series\' ids gone), writes every series once, under ids that exist', () => {
+    const { db } = freshDatabase();
+    const fold = new LedgerFold(db);
+    const calls = callsOfEveryUser();
+    // Half the users known to the ledger before the fold under test; it meets them again and 250 new ones.
+    fold.begin(sumsOf(calls.slice(0, USERS)), 1);
+    while (!stepOf(db, fold, Infinity)) { /* one fold */ }
+    fold.begin(sumsOf(calls), 2);
+    let steps = 0;
+    while (!stepOf(db, fold, 40)) {
+      // A slice of new series rolls back after inserting them: their ids no longer exist.
+      if (++steps === 10) assert.equal(stepOf(db, fold, 40, false), false);
+    }
+    const series = db.prepare('SELECT count(*) AS n, count(DISTINCT user_ref) AS users FROM series').get() as { n: number; users: number };
+    assert.deepEqual([Number(series.n), Number(series.users)], [USERS, USERS], 'one series per user, none twice');
+    const perUser = db.prepare(`SELECT u.user_id AS user_id, sum(d.requests) AS requests FROM user_daily d JOIN users u ON u.id = d.user_ref
+      GROUP BY d.user_ref`).all() as Array<{ user_id: string; requests: number }>;
+    assert.equal(perUser.length, USERS);
+    for (const row of perUser) {
+      const user = Number(row.user_id.slice(1));
+      assert.equal(Number(row.requests), user < USERS / 2 ? 4 : 2, row.user_id);
+    }
+    db.close();
+  });
+});
+
+describe('checkpoints after a fold', () => {
+  for (const running of [true, false]) {
+    it(running ? 'are left to a running checkpointer thread' : 'are the writer\'s own once its checkpointer thread has stopped', () => {
+      const { db, path } = freshDatabase();
+      db.close();
+      const checkpointer: Checkpointer = { running, close() {} };
+      const writer = new LedgerWriter({ path, dedupWindowMs: 24 * 3_600_000, synchronous: 'normal' }, START, checkpointer);
+      const numbering = new GroupSeriesNumbering();
+      const records = callsOfEveryUser();
+      numbering.begin();
+      const calls = new Float64Array(records.length * CALL_FIELDS);
+      records.forEach((record, index) => encodeCall(calls, index, record, numbering.indexOf(record)));
+      const series = numbering.end();
+      writer.group({
+        op: 'group', nowMs: START, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls,
+        legacyKeys: undefined, items: [{ kind: 'commit', start: 0, end: records.length }],
+      });
+      const before = statSync(path).size;
+      // 10 s later a fold is due; it runs to its end, a step per call.
+      while (writer.maintain(START + 10_000)) { /* the next step */ }
+      const grown = statSync(path).size > before;
+      assert.equal(grown, !running, `database file ${before} -> ${statSync(path).size} bytes`);
+      writer.close(START + 10_000);
+    });
+  }
 });
 
 /** Blocks this thread (the writer runs on its own), as a long synchronous task on the main thread would. */

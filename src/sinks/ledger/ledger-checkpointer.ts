@@ -26,6 +26,12 @@ const CHECKPOINT_EVERY_MS = 500;
  * or two more usually catch up with it, and only a WAL copied whole can be started over.
  */
 const MAX_ROUNDS = 4;
+/**
+ * Past this many frames (16 MB) a WAL the rounds did not copy whole is finished by a RESTART checkpoint, which holds
+ * the writer back while it copies the few frames left: under commits with no pause between them (a million calls
+ * committed back to back), passive rounds never caught up and the WAL grew to SQLite's automatic checkpoint (128 MB).
+ */
+const RESTART_PAST_FRAMES = 4096;
 
 const port = parentPort;
 if (port === null) throw new Error('ledger-checkpointer.ts runs as a worker thread of the ledger writer');
@@ -40,17 +46,24 @@ process.on('exit', () => {
 const db = new DatabaseSync(settings.path, { timeout: 2000 });
 db.exec(`PRAGMA synchronous = ${settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA cache_size = -256;
   PRAGMA wal_autocheckpoint = 0;`);
-const checkpointStatement = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)');
+/** Whether the last checkpoint failed: a failure is told once, not every 500 ms. */
+let failing = false;
 
 function checkpoint(): void {
   try {
+    let state = { log: 0, checkpointed: 0 };
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const { log, checkpointed } = checkpointStatement.get() as { log: number; checkpointed: number };
-      if (log <= 0 || checkpointed >= log) return;
+      state = passive.get() as typeof state;
+      if (state.log <= 0 || state.checkpointed >= state.log) break;
     }
+    if (state.log >= RESTART_PAST_FRAMES && state.checkpointed < state.log) restart.get();
+    failing = false;
   } catch (error) {
     // The writer's own automatic checkpoint still bounds the WAL; a failed copy is tried again next time.
-    process.emitWarning(`ledger checkpoint failed: ${(error as Error).message}`);
+    if (!failing) process.emitWarning(`ledger checkpoint failed: ${(error as Error).message}`);
+    failing = true;
   }
 }
 

@@ -27,9 +27,17 @@ function startCheckpointer(): Checkpointer {
     resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
   });
   thread.unref();
+  let running = true;
+  // A thread that ran out of memory or failed to load ends without running its own code: the writer checkpoints
+  // after its folds again, and does not wait for it at close.
   thread.on('error', (error) => process.emitWarning(`the ledger's checkpointer thread stopped: ${error.message}`));
+  thread.on('exit', () => { running = false; });
   return {
+    get running() {
+      return running;
+    },
     close() {
+      if (!running) return;
       thread.postMessage('close');
       Atomics.wait(closed, 0, 0, CHECKPOINTER_CLOSE_MS);
     },

@@ -89,6 +89,8 @@ interface FoldInProgress {
   series: FoldSeries[];
   /** Whether `series` is in the order it is written in. */
   ordered: boolean;
+  /** A step rolled back: the ids of the series not written yet are looked up again before they are ordered. */
+  refsForgotten: boolean;
   /** How many series the committed slices wrote. */
   written: number;
   /** Where the slice being written ends; becomes `written` once its transaction commits (confirm). */
@@ -140,7 +142,8 @@ export class LedgerFold {
   begin(sums: UnfoldedSums, throughSeq: number): void {
     if (this.current !== undefined) throw new Error('a fold is already under way');
     this.current = {
-      throughSeq, sums, ungathered: sums.bySeries.values(), byLine: new Map(), series: [], ordered: false, written: 0, slicedTo: 0,
+      throughSeq, sums, ungathered: sums.bySeries.values(), byLine: new Map(), series: [], ordered: false, refsForgotten: false,
+      written: 0, slicedTo: 0,
     };
   }
 
@@ -152,20 +155,26 @@ export class LedgerFold {
    * 2. put them in id order, so that each slice writes neighbouring pages of each table (new series last: their
    *    ids, handed out as they are inserted, follow every known id);
    * 3. write series worth up to `maxRows` rows (at least one series).
-   * Call confirm() after the transaction commits, forget() after it rolls back. Returns true when this step is the
-   * last.
+   * A step goes on to the next phase while its deadline allows (with no deadline, a step writes what `maxRows`
+   * allows: a fold that is behind is not held up by its phases). Call confirm() after the transaction commits,
+   * forget() after it rolls back. Returns true when this step is the last.
    */
   step(maxRows: number, deadlineMs = Infinity): boolean {
     const fold = this.current;
     if (fold === undefined) return true;
     if (fold.ungathered !== undefined) {
       this.gather(fold, deadlineMs);
-      return false;
+      if (fold.ungathered !== undefined || performance.now() >= deadlineMs) return false;
     }
     if (!fold.ordered) {
-      fold.series = fold.series.slice(0, fold.written).concat(inIdOrder(fold.series.slice(fold.written)));
+      const unwritten = fold.series.slice(fold.written);
+      if (fold.refsForgotten) {
+        for (const series of unwritten) series.ref = this.existingSeriesRef(series.line);
+        fold.refsForgotten = false;
+      }
+      fold.series = fold.series.slice(0, fold.written).concat(inIdOrder(unwritten));
       fold.ordered = true;
-      if (fold.series.length > 0) return false;
+      if (fold.series.length > 0 && performance.now() >= deadlineMs) return false;
     }
     let end = fold.written;
     let rows = 0;
@@ -195,7 +204,8 @@ export class LedgerFold {
 
   /**
    * The step's transaction rolled back: ids handed out inside it no longer exist. The fold stays under way and
-   * writes the same slice again next time, after looking up again the ids of the series it has not written.
+   * writes the same slice again, after looking up again the ids of the series it has not written (and ordering them
+   * again).
    */
   forget(): void {
     this.seriesRefs.clear();
@@ -206,6 +216,7 @@ export class LedgerFold {
     fold.slicedTo = fold.written;
     for (let index = fold.written; index < fold.series.length; index++) fold.series[index]!.ref = undefined;
     fold.ordered = false;
+    fold.refsForgotten = true;
   }
 
   /** Step 1: the next series of the sums, by line, with the ids of those the ledger knows. */
@@ -365,8 +376,12 @@ export function foldCallLog(db: DatabaseSync): void {
  */
 function inIdOrder(series: readonly FoldSeries[]): FoldSeries[] {
   const positions = 2 ** 21;
-  if (series.length >= positions) return [...series].sort((a, b) => (a.ref?.seriesId ?? Infinity) - (b.ref?.seriesId ?? Infinity));
-  const newSeriesKey = 2 ** 31; // series ids stay far below: one per series the ledger has ever seen
+  // Id and position packed exactly below 2^53; past that (ids go up by one per series the ledger has ever seen),
+  // a comparator.
+  const newSeriesKey = 2 ** 31;
+  if (series.length >= positions || series.some((each) => (each.ref?.seriesId ?? 0) >= newSeriesKey)) {
+    return [...series].sort((a, b) => (a.ref?.seriesId ?? Infinity) - (b.ref?.seriesId ?? Infinity));
+  }
   const keys = new Float64Array(series.length);
   series.forEach((each, index) => { keys[index] = (each.ref?.seriesId ?? newSeriesKey) * positions + index; });
   keys.sort();

@@ -3,8 +3,9 @@ import { foldCallLog } from './sqlite-fold.ts';
 import { createOrUpgradeSchema } from './sqlite-schema.ts';
 
 /**
- * Opening the ledger's SQLite file, shared by the two connections that use it: the writer (in the ledger's worker
- * thread) and the reader (in the main thread, for the metrics' synchronous seeds). Both run in WAL mode with normal
+ * Opening the ledger's SQLite file, shared by the connections that use it: the writer (in the ledger's worker
+ * thread) and the reader (in the main thread, for the metrics' synchronous seeds), and the checkpointer's (which opens
+ * its own, ledger-checkpointer.ts). They run in WAL mode with normal
  * locking, so the reader sees every committed transaction while the writer goes on.
  */
 
@@ -38,7 +39,7 @@ export function lockDirectory(lockPath: string, ledgerPath: string): DatabaseSyn
   }
 }
 
-/** A connection to the ledger file with the settings both connections share. */
+/** A connection to the ledger file with the settings the writer's and the reader's share. */
 export function openConnection(path: string, synchronous: SyncMode, cacheKib: number): DatabaseSync {
   const db = new DatabaseSync(path, { timeout: 2000 });
   try {

@@ -39,6 +39,8 @@ export type Row = Record<string, SQLInputValue>;
 
 /** A thread that checkpoints the WAL on a connection of its own (ledger-checkpointer.ts). */
 export interface Checkpointer {
+  /** False once the thread has ended (the writer then checkpoints after its folds itself). */
+  readonly running: boolean;
   /** Returns once the thread has closed its connection. */
   close(): void;
 }
@@ -151,8 +153,8 @@ export class LedgerWriter {
   }
 
   /**
-   * Work no export waits for, done after a group's answer is out: one slice of a fold, starting one when it is due;
-   * after the last slice, moving the WAL back into the database file. Returns true while a fold is under way, for
+   * Work no export waits for, done after a group's answer is out: one step of a fold, starting one when it is due;
+   * after the last step, moving the WAL back into the database file when no checkpointer thread does. Returns true while a fold is under way, for
    * the caller to come back soon even if no group arrives. A whole fold inside the writer's turn would hold up the
    * exports waiting for their commit for hundreds of ms.
    */
@@ -166,7 +168,7 @@ export class LedgerWriter {
     const pace = this.foldPace();
     this.foldSlice(nowMs, pace.rows, pace.deadlineMs);
     if (this.fold.inProgress) return true;
-    if (this.checkpointer === undefined) this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    if (this.checkpointer?.running !== true) this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
     return false;
   }
 
