@@ -93,7 +93,9 @@ export class LedgerWriter {
     this.db = openConnection(settings.path, settings.synchronous, WRITER_CACHE_KIB);
     this.checkpointer = checkpointer;
     // Checkpoints are the checkpointer's or follow folds (maintain); this only bounds the WAL should neither come.
-    this.db.exec('PRAGMA wal_autocheckpoint = 32768');
+    // A WAL that a burst grew (the large transactions of folds under back-pressure) is cut back to 64 MB when it is
+    // started over, rather than keeping its largest size on disk while the processor runs.
+    this.db.exec('PRAGMA wal_autocheckpoint = 32768; PRAGMA journal_size_limit = 67108864');
     this.dedupWindowMs = settings.dedupWindowMs;
     this.fixedSliceRows = settings.foldSliceRows;
     this.statements = prepareStatements(this.db);
