@@ -156,9 +156,9 @@ export class LedgerWriter {
 
   /**
    * Work no export waits for, done after a group's answer is out: one step of a fold, starting one when it is due;
-   * after the last step, moving the WAL back into the database file when no checkpointer thread does. Returns true while a fold is under way, for
-   * the caller to come back soon even if no group arrives. A whole fold inside the writer's turn would hold up the
-   * exports waiting for their commit for hundreds of ms.
+   * after the last step, moving the WAL back into the database file when no checkpointer thread does. Returns true
+   * while a fold is under way, for the caller to come back soon even if no group arrives. A whole fold inside the
+   * writer's turn would hold up the exports waiting for their commit for hundreds of ms.
    */
   maintain(nowMs: number): boolean {
     this.settleGroup();
