@@ -238,7 +238,8 @@ async function main(): Promise<void> {
   console.log('| pass | LEDGER=off | LEDGER=sqlite |');
   console.log('|---|---|---|');
   for (const [pass, label] of [['cold', 'cold'], ['warm', 'warm']] as const) {
-    console.log(`| ${label} | ${latencyText(rounds.off.map((round) => round[pass]))} | ${latencyText(rounds.sqlite.map((round) => round[pass]))} |`);
+    const [off, on] = (['off', 'sqlite'] as const).map((ledger) => latencyText(rounds[ledger].map((round) => round[pass])));
+    console.log(`| ${label} | ${off} | ${on} |`);
   }
   console.log(`fold after the warm pass (${(EXPORTS * SPANS_PER_EXPORT).toLocaleString('en')} calls): ${median(rounds.sqlite.map((round) => round.foldMs)).toFixed(0)} ms (median)`);
   console.log(`rounds (spans/s, off/on): cold ${rounds.off.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')} / ${rounds.sqlite.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')}; ` +

@@ -5,8 +5,8 @@ import type { UsageFilter, UserDetail, UsersPage, UsersQuery, UserTotals } from 
 
 /**
  * The messages between SqliteLedger (main thread) and its writer thread (ledger-worker.ts). A group commit travels
- * as numbers: one row of CALL_FIELDS per call in a Float64Array (copied: the main thread keeps its own), plus the distinct series of the group
- * as short tuples, so that no PricedUsage object is cloned on the hot path.
+ * as numbers: one row of CALL_FIELDS per call in a Float64Array (copied: the main thread keeps its own), plus the
+ * distinct series of the group as short tuples, so that no PricedUsage object is cloned on the hot path.
  */
 
 /** The columns of one call in GroupRequest.calls. */

@@ -14,7 +14,8 @@ const settings = workerData as WorkerSettings & { readonly nowMs: number; readon
 const replies = settings.replies;
 
 /** The checkpointer's module beside this one: .ts when Node runs the sources, .js in the compiled package. */
-const CHECKPOINTER_URL = new URL(`./ledger-checkpointer${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+const CHECKPOINTER_URL = new URL(`./ledger-checkpointer${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+  import.meta.url);
 /** How long close() waits for the checkpointer to close its connection. */
 const CHECKPOINTER_CLOSE_MS = 10_000;
 
