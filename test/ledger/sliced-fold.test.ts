@@ -44,16 +44,24 @@ function foldState(db: DatabaseSync): { foldedSeq: number; commitSeq: number; se
   return { foldedSeq, commitSeq: meta.get('commit_seq')!, seriesAhead };
 }
 
+/**
+ * A ledger holding callsOfEveryUser(), not folded yet, its clock a minute on: the next group finds a fold due, and
+ * the writer starts it right after answering that group (the trigger, a call of u0). One row per slice: a fold of
+ * 500 series takes hundreds of transactions, so the test can watch it midway.
+ */
+async function ledgerBeforeAFold(): Promise<{ dir: string; ledger: SqliteLedger; trigger: PricedUsage }> {
+  const dir = tempDir();
+  let clock = START;
+  const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => clock, foldSliceRows: 1 });
+  const calls = callsOfEveryUser();
+  for (let offset = 0; offset < calls.length; offset += 100) await ledger.commit(calls.slice(offset, offset + 100));
+  clock += 60_000;
+  return { dir, ledger, trigger: priced({ userId: 'u0', costNanoUsd: 500_000, endTimeMs: START + 5 }) };
+}
+
 describe('folds written a slice at a time', () => {
   it('keeps every seed exact while a fold is half written', async () => {
-    const dir = tempDir();
-    let clock = START;
-    // One row per slice: a fold of 300 series takes hundreds of transactions, so this thread can watch it midway.
-    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => clock, foldSliceRows: 1 });
-    const calls = callsOfEveryUser();
-    for (let offset = 0; offset < calls.length; offset += 100) await ledger.commit(calls.slice(offset, offset + 100));
-    clock += 60_000; // the next group finds a fold due: the writer starts it right after answering that group
-    const trigger = priced({ userId: 'u0', costNanoUsd: 500_000, endTimeMs: START + 5 });
+    const { dir, ledger, trigger } = await ledgerBeforeAFold();
     // Answered before the fold's first slice (the writer answers, then folds), so every seed below holds it.
     const batch = await ledger.commit([trigger]);
 
@@ -86,13 +94,7 @@ describe('folds written a slice at a time', () => {
   });
 
   it('knows a call is in a seed when a slice folded it before this thread handled its answer', async () => {
-    const dir = tempDir();
-    let clock = START;
-    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => clock, foldSliceRows: 1 });
-    const calls = callsOfEveryUser();
-    for (let offset = 0; offset < calls.length; offset += 100) await ledger.commit(calls.slice(offset, offset + 100));
-    clock += 60_000;
-    const trigger = priced({ userId: 'u0', costNanoUsd: 500_000, endTimeMs: START + 5 });
+    const { dir, ledger, trigger } = await ledgerBeforeAFold();
     const committing = ledger.commit([trigger]);
     await new Promise((resolve) => setImmediate(resolve)); // the group is sent
     // Busy from here on, so this thread handles no answer by itself: wait until the first slice has folded u0's

@@ -10,11 +10,12 @@ import { float64sOfBlob, UnfoldedSums, type UnfoldedSeries } from './unfolded-su
  * statement; each totals table is then upserted from it by one SQL statement, in key order. Series, users and
  * property sets get their integer ids here, not on the commit path.
  *
- * A fold runs in slices, each a transaction of its own, so that the group commits waiting for the writer are not
- * held up by a whole fold (a few hundred ms for tens of thousands of series): first the series' ids are looked up
- * (reads only), then a slice at a time writes a run of series in id order (neighbouring pages of each table),
- * marking each with the commit it is folded through (series.folded_seq). A reader thus knows, per series, which
- * commits the totals hold: the seeds stay exact while a fold is half done. The last slice empties the log and sets
+ * A fold runs in short steps (sized by the writer, sqlite-writer.ts), each a transaction of its own, so that the
+ * group commits waiting for the writer are not held up by a whole fold (a few hundred ms for tens of thousands of
+ * series): first the series are gathered and the ids of the known ones looked up (reads only), then put in id
+ * order, then a slice at a time writes a run of series in id order (neighbouring pages of each table), marking each
+ * with the commit it is folded through (series.folded_seq). A reader thus knows, per series, which commits the
+ * totals hold: the seeds stay exact while a fold is half done. The last slice empties the log and sets
  * meta.folded_seq. A kill -9 between slices leaves the log: the next start folds it, leaving out the calls of the
  * series a slice had already folded.
  */
@@ -214,7 +215,7 @@ export class LedgerFold {
     const fold = this.current;
     if (fold === undefined) return;
     fold.slicedTo = fold.written;
-    for (let index = fold.written; index < fold.series.length; index++) fold.series[index]!.ref = undefined;
+    // The ordering step looks the ids up again (refsForgotten) before any slice uses them.
     fold.ordered = false;
     fold.refsForgotten = true;
   }
@@ -372,7 +373,7 @@ export function foldCallLog(db: DatabaseSync): void {
 
 /**
  * The series in the order of their ids, new ones (no ids yet) last. Sorted as numbers in a typed array (id and
- * position packed in one): tens of thousands of series sorted by a comparator took ~15 ms of the writer's turn.
+ * position packed in one): 35,000 series sorted by a comparator took 13 ms of the writer's turn.
  */
 function inIdOrder(series: readonly FoldSeries[]): FoldSeries[] {
   const positions = 2 ** 21;

@@ -168,7 +168,7 @@ export class LedgerWriter {
       this.beginFold(nowMs);
     }
     const pace = this.foldPace();
-    this.foldSlice(nowMs, pace.rows, pace.deadlineMs);
+    this.foldStep(nowMs, pace.rows, pace.deadlineMs);
     if (this.fold.inProgress) return true;
     if (this.checkpointer?.running !== true) this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
     return false;
@@ -387,10 +387,10 @@ export class LedgerWriter {
   /** Folds everything committed, the fold under way first, so that a read sees every committed call in the totals. */
   private foldNow(nowMs: number): void {
     this.settleGroup();
-    while (this.fold.inProgress) this.foldSlice(nowMs, Infinity);
+    while (this.fold.inProgress) this.foldStep(nowMs, Infinity);
     if (this.foldedSeq === this.seq) return;
     this.beginFold(nowMs);
-    while (this.fold.inProgress) this.foldSlice(nowMs, Infinity);
+    while (this.fold.inProgress) this.foldStep(nowMs, Infinity);
   }
 
   /**
@@ -420,7 +420,7 @@ export class LedgerWriter {
   }
 
   /** One step of the fold under way, in a transaction of its own. */
-  private foldSlice(nowMs: number, maxRows: number, deadlineMs = Infinity): void {
+  private foldStep(nowMs: number, maxRows: number, deadlineMs = Infinity): void {
     const throughSeq = this.fold.throughSeq!;
     try {
       this.db.exec('BEGIN IMMEDIATE');
