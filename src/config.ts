@@ -4,6 +4,7 @@
  */
 
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
+import type { CallLimits } from './sources/limits.ts';
 
 export type UserIdLabelMode = 'raw' | 'hash';
 
@@ -43,6 +44,8 @@ export interface Config {
   readonly ledgerSync: 'normal' | 'full';
   /** Bearer token required on /api/* and /metrics, or '' for none. */
   readonly apiToken: string;
+  /** Ceilings one call must keep to, or its span is rejected alone (src/sources/limits.ts). */
+  readonly callLimits: CallLimits;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -55,6 +58,9 @@ export const RESERVED_LABELS: ReadonlySet<string> = new Set([
   'user_id', 'provider', 'model', 'operation', 'status', 'type',
   'job', 'instance', 'le', 'quantile',
 ]);
+
+/** The widest any time ceiling may be set: beyond it a ceiling stops protecting the sums. */
+const CENTURY_SECONDS = 100 * 366 * 24 * 3600;
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -118,6 +124,12 @@ export function loadConfig(env: Env = process.env): Config {
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
     ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'normal', oneOf(['normal', 'full'])),
     apiToken,
+    callLimits: {
+      maxTokensPerCall: read('MAX_TOKENS_PER_CALL', 100_000_000, integer(1, Number.MAX_SAFE_INTEGER)),
+      maxCallSeconds: read('MAX_CALL_SECONDS', 86_400, integer(1, CENTURY_SECONDS)),
+      maxSpanAgeMs: read('MAX_SPAN_AGE_HOURS', 24 * 31, integer(1, CENTURY_SECONDS / 3600)) * 3_600_000,
+      maxClockSkewMs: read('MAX_CLOCK_SKEW_SECONDS', 600, integer(0, CENTURY_SECONDS)) * 1000,
+    },
   };
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);

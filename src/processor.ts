@@ -71,7 +71,9 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
   }
   const ingest = createPipeline({
     ...recordingStages,
-    readSpan: createSpanReader({ userKeys: config.userAttributeKeys, propertyPrefixes: config.propertyAttributePrefixes }),
+    readSpan: createSpanReader({
+      userKeys: config.userAttributeKeys, propertyPrefixes: config.propertyAttributePrefixes, limits: config.callLimits,
+    }),
     attribute: (readings) => attributor.accept(readings),
     ...(ledger === undefined ? {} : { parkWaiting: (records: Parameters<typeof ledger.park>[0]) => ledger.park(records) }),
   });

@@ -188,10 +188,15 @@ export interface UserJson {
   readonly activeDays: number;
   readonly avgRequestsPerDay: number;
   readonly avgTokensPerRequest: number;
+  /**
+   * Present only when some sums went past 2^53 (their doubles are then close, not exact): the fields affected. A
+   * ledger holding such a row still answers for every other user.
+   */
+  readonly inexactFields?: string[];
 }
 
 /** The CSV columns, user id first; the JSON objects carry the same fields in the same order. */
-export const USER_COLUMNS: ReadonlyArray<keyof UserJson> = [
+export const USER_COLUMNS: ReadonlyArray<Exclude<keyof UserJson, 'inexactFields'>> = [
   'userId', 'metricsUserLabel', 'requests', 'errors', 'errorRate', 'costUsd', 'costNanoUsd', 'inputTokens', 'outputTokens',
   'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens', 'totalTokens', 'unpricedRequests', 'avgLatencyMs',
   'firstSeen', 'lastSeen', 'activeDays', 'avgRequestsPerDay', 'avgTokensPerRequest',
@@ -225,17 +230,38 @@ export function userJson(user: UserTotals, metricsUserLabel: (userId: string) =>
     totalTokens,
     unpricedRequests: user.unpricedRequests,
     avgLatencyMs: ratio(user.durationMicros, user.requests * 1000),
-    firstSeen: user.requests === 0 ? null : new Date(user.firstSeenMs).toISOString(),
-    lastSeen: user.requests === 0 ? null : new Date(user.lastSeenMs).toISOString(),
+    firstSeen: user.requests === 0 ? null : isoTime(user.firstSeenMs),
+    lastSeen: user.requests === 0 ? null : isoTime(user.lastSeenMs),
     activeDays: user.activeDays,
     avgRequestsPerDay: ratio(user.requests, user.activeDays),
     avgTokensPerRequest: ratio(totalTokens, user.requests),
+    ...inexact({ ...user, totalTokens }),
   };
+}
+
+/** ISO 8601, or null for a time no Date can hold (a ledger written before end times were bounded may have one). */
+function isoTime(ms: number): string | null {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+const EXACT_FIELDS = [
+  'requests', 'errors', 'unpricedRequests', 'inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens',
+  'reasoningTokens', 'totalTokens', 'costNanoUsd', 'durationMicros',
+] as const;
+
+function inexact(sums: Record<(typeof EXACT_FIELDS)[number], number>): { inexactFields?: string[] } {
+  const fields = EXACT_FIELDS.filter((field) => !Number.isSafeInteger(sums[field]));
+  return fields.length === 0 ? {} : { inexactFields: fields };
 }
 
 function sumsJson(sums: UsageSums) {
   const { durationMicros, costNanoUsd, ...counts } = sums;
-  return { ...counts, costUsd: usdOfNano(costNanoUsd), costNanoUsd, avgLatencyMs: ratio(durationMicros, sums.requests * 1000) };
+  const totalTokens = sums.inputTokens + sums.outputTokens + sums.cacheReadTokens + sums.cacheWriteTokens;
+  return {
+    ...counts, costUsd: usdOfNano(costNanoUsd), costNanoUsd, avgLatencyMs: ratio(durationMicros, sums.requests * 1000),
+    ...inexact({ ...sums, totalTokens }),
+  };
 }
 
 function emptyTotals(userId: string): UserTotals {

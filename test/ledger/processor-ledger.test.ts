@@ -126,7 +126,8 @@ describe('the users API', () => {
   const feb1 = Date.UTC(2026, 1, 1, 0, 0, 0);
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'ledger-api-'));
-    processor = await startProcessor({ DATA_DIR: dataDir, PROPERTY_LABELS: 'plan' });
+    // Calls of early 2026: a backfill, older than the default MAX_SPAN_AGE_HOURS.
+    processor = await startProcessor({ DATA_DIR: dataDir, PROPERTY_LABELS: 'plan', MAX_SPAN_AGE_HOURS: '876000' });
     const calls: CallSpec[] = [
       { user: 'edge', endMs: jan31, input: 100, output: 0, properties: { plan: 'free' } },
       { user: 'edge', endMs: feb1, input: 200, output: 0, properties: { plan: 'premium' } },

@@ -405,8 +405,12 @@ export function placeholders(rows: number, columns: number): string {
   return Array(rows).fill(`(${Array(columns).fill('?').join(', ')})`).join(', ');
 }
 
-const ROW_SUMS = `SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens),
-  SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_nano_usd), SUM(duration_us),
+/**
+ * TOTAL, not SUM: SUM raises "integer overflow" past 2^63, and a fold that throws would be retried forever. The
+ * totals columns take TOTAL's double back as an integer wherever it is one (INTEGER affinity).
+ */
+const ROW_SUMS = `TOTAL(requests), TOTAL(errors), TOTAL(unpriced_requests), TOTAL(input_tokens), TOTAL(output_tokens),
+  TOTAL(cache_read_tokens), TOTAL(cache_write_tokens), TOTAL(reasoning_tokens), TOTAL(cost_nano_usd), TOTAL(duration_us),
   MIN(first_seen_ms), MAX(last_seen_ms)`;
 
 function prepareStatements(db: DatabaseSync) {

@@ -16,7 +16,12 @@ export const SUM_COLUMNS = [
 /** The columns every usage part yields, whichever table it reads. */
 const PART_COLUMNS = `user_ref, series_id, ${SUM_COLUMNS.join(', ')}, first_seen_ms, last_seen_ms`;
 
-export const SUMS_SQL = SUM_COLUMNS.map((column) => `SUM(${column}) AS ${column}`).join(', ');
+/**
+ * TOTAL, not SUM: SUM raises "integer overflow" past 2^63 and hands node:sqlite integers past 2^53 that it refuses
+ * to read, either of which would fail the whole read. TOTAL's double is exact while the sum stays within 2^53
+ * (nano-dollars: $9,007,199) and close beyond; readers flag what lies beyond (inexactFields).
+ */
+export const SUMS_SQL = SUM_COLUMNS.map((column) => `TOTAL(${column}) AS ${column}`).join(', ');
 export const TOTALS_SQL = `${SUMS_SQL}, MIN(first_seen_ms) AS first_seen_ms, MAX(last_seen_ms) AS last_seen_ms,
   COUNT(DISTINCT day) AS active_days`;
 
@@ -124,7 +129,7 @@ export interface UserSpan {
 /**
  * One user's usage rows in the filter's range, as CTEs ending in `src`. The usage tables are ordered by time, then
  * series (so that commits append at their tail); one user's rows are found by looking up each of the user's series
- * on each day (hour at the edges) between their first and last call: point lookups, no scan of other users' rows.
+ * on each day they had calls (hour at the edges of a range): point lookups, no scan of other users' rows.
  */
 export function oneUserSource(filter: UsageFilter, user: UserSpan): SqlText {
   const parts = splitRange(filter.fromMs, filter.toMs);
@@ -140,8 +145,16 @@ export function oneUserSource(filter: UsageFilter, user: UserSpan): SqlText {
     const hi = range.hi === undefined ? endKey : Math.min(range.hi, endKey);
     if (lo >= hi) return;
     const name = `keys${ctes.length}`;
-    ctes.push(`${name}(k) AS (SELECT ? UNION ALL SELECT k + 1 FROM ${name} WHERE k + 1 < ?)`);
-    params.push(lo, hi);
+    if (perDay === HOURS_PER_DAY) {
+      // Only the days the user has calls on (user_daily_by_user), however far apart: a user with one call in 1970
+      // and one in 2554 must not cost a lookup per day in between.
+      ctes.push(`${name}(k) AS (SELECT day FROM user_daily WHERE user_ref = ? AND day >= ? AND day < ?)`);
+      params.push(user.userRef, lo, hi);
+    } else {
+      // The ragged hours at a range's edges: fewer than a day's worth at either end.
+      ctes.push(`${name}(k) AS (SELECT ? UNION ALL SELECT k + 1 FROM ${name} WHERE k + 1 < ?)`);
+      params.push(lo, hi);
+    }
     selects.push(`SELECT ${dayOf} AS day, ${PART_COLUMNS.replace(/(\w+)/g, 'u.$1')}
       FROM ${name} CROSS JOIN series s CROSS JOIN ${table} u
       WHERE s.user_ref = ? AND u.${key} = ${name}.k AND u.series_id = s.id${properties === undefined ? '' : ` AND ${properties.sql}`}`);

@@ -21,7 +21,8 @@ const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
  * folds them into usage_hourly, usage_daily (keyed by time, then series) and user_daily (day, then user: the users
  * list without property filters reads only this) every few seconds and before every read (sqlite-fold.ts), so a
  * busy series costs one row update per fold, not one per commit. One user's rows are found through their series
- * (see oneUserSource), not through an index by user, which would be written randomly. meta.commit_seq counts group
+ * on the days they had calls (see oneUserSource): user_daily_by_user lists those days, and gains an entry once per
+ * user and day (the usage tables' keys would be written randomly if indexed by user). meta.commit_seq counts group
  * commits and meta.folded_seq says which of them the totals tables hold, so that a reader knows what its snapshot
  * holds.
  */
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS usage_hourly (hour INTEGER NOT NULL, series_id INTEGE
 CREATE TABLE IF NOT EXISTS usage_daily (day INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
   PRIMARY KEY (day, series_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS user_daily (day INTEGER NOT NULL, ${USAGE_COLUMNS}, PRIMARY KEY (day, user_ref)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS user_daily_by_user ON user_daily (user_ref, day);
 CREATE TABLE IF NOT EXISTS call_log (seq INTEGER PRIMARY KEY, numbers BLOB NOT NULL, lines TEXT NOT NULL, calls BLOB NOT NULL, fresh BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen_0 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_1 (end_ms INTEGER NOT NULL, id_hash INTEGER NOT NULL, PRIMARY KEY (end_ms, id_hash)) WITHOUT ROWID;
