@@ -35,11 +35,7 @@ export function usersApi(options: UsersApiOptions): Router {
   router.get('/users.csv', async (request, response) => {
     const query = parseOrAnswer(response, () => parseUsersQuery(request.query, { csv: true }));
     if (query === undefined) return;
-    const page = await options.ledger.users(query);
-    const rows = page.users.map((user) => userJson(user, options.metricsUserLabel));
-    response.type('text/csv; charset=utf-8; header=present')
-      .set('Content-Disposition', 'attachment; filename="users.csv"')
-      .send(usersCsv(rows));
+    await streamUsersCsv(options, query, response);
   });
   router.get('/users/:id', async (request: Request<{ id: string }>, response) => {
     const filter = parseOrAnswer(response, () => parseUserQuery(request.query));
@@ -58,6 +54,44 @@ export function usersApi(options: UsersApiOptions): Router {
     });
   });
   return router;
+}
+
+/** Users per page of a CSV: a page is read, formatted and written while the reader thread reads the next. */
+const CSV_PAGE_ROWS = 5000;
+
+/**
+ * Streams the CSV page by page from one snapshot of the ledger, so a million users need neither a heap nor a wait
+ * of that size. Until the first page is read nothing is sent (a failure is still an HTTP error); a failure after
+ * that cuts the response off, so that a client never takes a partial CSV for a whole one.
+ */
+async function streamUsersCsv(options: UsersApiOptions, query: UsersQuery, response: Response): Promise<void> {
+  let clientGone = false;
+  response.once('close', () => { clientGone = !response.writableFinished; });
+  let started = false;
+  try {
+    for await (const page of options.ledger.usersPages(query, CSV_PAGE_ROWS)) {
+      if (!started) {
+        started = true;
+        response.status(200).type('text/csv; charset=utf-8; header=present')
+          .set('Content-Disposition', 'attachment; filename="users.csv"');
+        response.write(`${USER_COLUMNS.join(',')}\r\n`);
+      }
+      if (clientGone) break;
+      const text = page.users.map((user) => `${csvLine(userJson(user, options.metricsUserLabel))}\r\n`).join('');
+      if (!response.write(text) && !clientGone) {
+        await new Promise<void>((resolve) => {
+          const done = () => { response.off('drain', done); response.off('close', done); resolve(); };
+          response.on('drain', done);
+          response.on('close', done);
+        });
+      }
+    }
+  } catch (error) {
+    if (!started) throw error;
+    response.destroy(error as Error);
+    return;
+  }
+  response.end();
 }
 
 function parseOrAnswer<T>(response: Response, parse: () => T): T | undefined {
@@ -277,8 +311,11 @@ export function csvField(value: string | number | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+export function csvLine(row: UserJson): string {
+  return USER_COLUMNS.map((column) => csvField(row[column])).join(',');
+}
+
 export function usersCsv(rows: readonly UserJson[]): string {
-  const lines = [USER_COLUMNS.join(',')];
-  for (const row of rows) lines.push(USER_COLUMNS.map((column) => csvField(row[column])).join(','));
+  const lines = [USER_COLUMNS.join(','), ...rows.map(csvLine)];
   return `${lines.join('\r\n')}\r\n`;
 }

@@ -385,6 +385,34 @@ describe('SqliteLedger', () => {
     await ledger.close();
   });
 
+  it('reads users in pages from one snapshot on the reader thread, while commits go on beside it', async () => {
+    const ledger = openLedger(tempDir());
+    const users = 12_000;
+    for (let offset = 0; offset < users; offset += 2000) {
+      await ledger.commit(Array.from({ length: 2000 }, (_, index) => priced({ userId: `u${String(offset + index).padStart(5, '0')}` })));
+    }
+    const whole = await ledger.users(ALL_TIME);
+    assert.equal(whole.users.length, users);
+    const pages = ledger.usersPages(ALL_TIME, 5000)[Symbol.asyncIterator]();
+    const first = await pages.next();
+    assert.equal(first.done, false);
+    assert.deepEqual([first.value!.users.length, first.value!.total], [5000, users]);
+    // The cursor's snapshot stays open; a commit is answered meanwhile, and a new read sees it.
+    await ledger.commit([priced({ userId: 'u99999' })]);
+    assert.equal((await ledger.users(ALL_TIME)).total, users + 1);
+    const rest: string[] = [];
+    for (let page = await pages.next(); page.done !== true; page = await pages.next()) rest.push(...page.value.users.map((user) => user.userId));
+    assert.deepEqual([...first.value!.users.map((user) => user.userId), ...rest], whole.users.map((user) => user.userId),
+      'the pages are the snapshot taken when they began: no u99999');
+    // A reader that stops early ends its snapshot; reads go on.
+    for await (const page of ledger.usersPages({ ...ALL_TIME, offset: 100 }, 1000)) {
+      assert.equal(page.users[0]!.userId, 'u00100');
+      break;
+    }
+    assert.equal((await ledger.user('u99999', ALL_TIME))?.totals?.requests, 1);
+    await ledger.close();
+  });
+
   it('rejects commits after close', async () => {
     const ledger = openLedger(':memory:');
     await ledger.close();

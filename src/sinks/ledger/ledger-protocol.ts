@@ -105,8 +105,8 @@ export interface GroupAnswer {
 }
 
 /**
- * A users page as the writer sends it: ids, and per user USER_COLUMNS.length numbers in one transferred array. Row
- * objects for every user of a CSV export would make the writer's heap as large as the export.
+ * A users page as the reader thread sends it: ids, and per user USER_COLUMNS.length numbers in one transferred
+ * array. Row objects for every user of a CSV page would make the thread's heap as large as the page.
  */
 export interface PackedUsersPage {
   readonly userIds: readonly string[];
@@ -132,21 +132,39 @@ export function unpackUsersPage(page: PackedUsersPage): UsersPage {
 
 export type LedgerRequest =
   | GroupRequest
-  | { readonly op: 'users'; readonly nowMs: number; readonly query: UsersQuery }
-  | { readonly op: 'user'; readonly nowMs: number; readonly userId: string; readonly filter: UsageFilter }
+  /** Folds everything committed so far, so that a read on another connection (the reader thread's) holds it. */
+  | { readonly op: 'fold'; readonly nowMs: number }
   | { readonly op: 'parked' }
   | { readonly op: 'close'; readonly nowMs: number };
 
 /** What each request resolves with. */
 export interface LedgerAnswers {
   group: GroupAnswer;
-  users: PackedUsersPage;
-  user: UserDetail | undefined;
+  fold: undefined;
   parked: UsageRecord[];
   close: undefined;
 }
 
 export type Envelope = { readonly id: number; readonly request: LedgerRequest };
+
+/** The reader thread's requests (ledger-reader.ts); a CSV reads its users in pages through a cursor. */
+export type ReaderRequest =
+  | { readonly op: 'users'; readonly query: UsersQuery }
+  | { readonly op: 'user'; readonly userId: string; readonly filter: UsageFilter }
+  | { readonly op: 'openCursor'; readonly cursor: number; readonly query: UsersQuery; readonly pageRows: number }
+  | { readonly op: 'nextPage'; readonly cursor: number }
+  | { readonly op: 'closeCursor'; readonly cursor: number };
+
+export interface ReaderAnswers {
+  users: PackedUsersPage;
+  user: UserDetail | undefined;
+  openCursor: undefined;
+  /** undefined once the cursor has no more pages (it is then closed). */
+  nextPage: PackedUsersPage | undefined;
+  closeCursor: undefined;
+}
+
+export type ReaderEnvelope = { readonly id: number; readonly request: ReaderRequest };
 
 export type Reply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }

@@ -60,11 +60,9 @@ function handle(request: LedgerRequest, ledger: LedgerWriter): { value: unknown;
       // Nothing transferred: the writer adds the group's calls to its sums after answering (settleGroup).
       return { value: answer, transfer: [] };
     }
-    case 'users': {
-      const page = ledger.users(request.query, request.nowMs);
-      return { value: page, transfer: [page.numbers.buffer as ArrayBuffer] };
-    }
-    case 'user': return { value: ledger.user(request.userId, request.filter, request.nowMs), transfer: [] };
+    case 'fold':
+      ledger.foldForRead(request.nowMs);
+      return { value: undefined, transfer: [] };
     case 'parked': return { value: ledger.parked(), transfer: [] };
     case 'close':
       ledger.close(request.nowMs);

@@ -23,6 +23,11 @@ export interface UsageLedger {
   parked(): Promise<UsageRecord[]>;
   /** One page of users with their totals over a time range. */
   users(query: UsersQuery): Promise<UsersPage>;
+  /**
+   * Every user of `query` from its offset on, in pages of at most `pageRows`, all from one snapshot (the CSV streams
+   * them); the first page says how many users match. Ending the iteration early ends the snapshot.
+   */
+  usersPages(query: UsersQuery, pageRows: number): AsyncIterable<UsersPage>;
   /** One user's totals, daily series and splits; undefined when the ledger has never seen the user. */
   user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined>;
   /** Commits what is queued, then closes. */

@@ -9,8 +9,8 @@ import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
 import { canonicalProperties, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
 import {
   CALL_FIELDS, encodeCall, unpackUsersPage,
-  type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type Reply, type SeriesTuple,
-  type WorkerSettings,
+  type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type ReaderAnswers,
+  type ReaderEnvelope, type ReaderRequest, type Reply, type SeriesTuple, type WorkerSettings,
 } from './ledger-protocol.ts';
 import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
@@ -19,7 +19,7 @@ import {
 } from './ledger.ts';
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from './sqlite-open.ts';
 import { oneUserSource, SUMS_SQL } from './sqlite-queries.ts';
-import { userSpanOf, type Row } from './sqlite-writer.ts';
+import { userSpanOf, type Row } from './sqlite-reads.ts';
 import { UnfoldedGroups } from './unfolded-groups.ts';
 import { GroupSeriesNumbering, type GroupSeries } from './group-series.ts';
 
@@ -43,6 +43,7 @@ export interface SqliteLedgerOptions {
 
 /** The worker's module beside this one: .ts when Node runs the sources, .js in the compiled package. */
 const WORKER_URL = new URL(`./ledger-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+const READER_URL = new URL(`./ledger-reader${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 /** Past this many users the map of seed points drops the ones no call in flight can need (see markSeeded). */
 const MAX_SEEDED_USERS = 20_000;
 const READER_CACHE_KIB = 16_384;
@@ -80,6 +81,10 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private readonly reads: ReturnType<typeof prepareReads>;
   private readonly seedStatements = new Map<string, StatementSync>();
   private readonly worker: Worker;
+  /** The users API's reads (ledger-reader.ts), on connections of their own. */
+  private readonly readerThread: Worker;
+  private readonly readerWaiting = new Map<number, Waiting>();
+  private nextCursor = 1;
   /** The writer's replies come on a port of their own, so that a seed can take the ones waiting synchronously. */
   private readonly replies: MessagePort;
   /** Until when schema-1 dedup keys (a migrated ledger) are consulted; 0 when there are none. */
@@ -87,6 +92,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private nextRequestId = 1;
   private readonly waiting = new Map<number, Waiting>();
   private failure: Error | undefined;
+  private readFailure: Error | undefined;
   private queue: QueuedWork[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   /**
@@ -163,6 +169,21 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.worker.unref();
     this.replies.on('message', (reply: Reply) => this.onReply(reply));
     this.replies.unref();
+    this.readerThread = new Worker(READER_URL, {
+      workerData: { path: this.path },
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 },
+    });
+    this.readerThread.unref();
+    this.readerThread.on('message', (reply: Reply) => {
+      const waiting = this.readerWaiting.get(reply.id);
+      if (waiting === undefined) return;
+      this.readerWaiting.delete(reply.id);
+      if (this.readerWaiting.size === 0) this.readerThread.unref();
+      if (reply.ok) waiting.resolve(reply.value as never);
+      else waiting.reject(new Error(reply.message));
+    });
+    this.readerThread.on('error', (error) => this.failReads(error));
+    this.readerThread.on('exit', (code) => { if (this.closing === undefined) this.failReads(new Error(`exited with code ${code}`)); });
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => { if (this.closing === undefined) this.fail(new Error(`exited with code ${code}`)); });
   }
@@ -179,12 +200,34 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     return this.request({ op: 'parked' });
   }
 
-  users(query: UsersQuery): Promise<UsersPage> {
-    return this.request({ op: 'users', nowMs: this.now(), query }).then(unpackUsersPage);
+  async users(query: UsersQuery): Promise<UsersPage> {
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return unpackUsersPage(await this.read({ op: 'users', query }));
   }
 
-  user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined> {
-    return this.request({ op: 'user', nowMs: this.now(), userId, filter });
+  async user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined> {
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return this.read({ op: 'user', userId, filter });
+  }
+
+  async *usersPages(query: UsersQuery, pageRows: number): AsyncGenerator<UsersPage, void, undefined> {
+    await this.request({ op: 'fold', nowMs: this.now() });
+    const cursor = this.nextCursor++;
+    await this.read({ op: 'openCursor', cursor, query, pageRows });
+    let done = false;
+    try {
+      for (;;) {
+        const page = await this.read({ op: 'nextPage', cursor });
+        if (page === undefined) {
+          done = true;
+          return;
+        }
+        yield unpackUsersPage(page);
+      }
+    } finally {
+      // A reader that stopped early (the client went away) ends the cursor's snapshot.
+      if (!done) await this.read({ op: 'closeCursor', cursor }).catch(() => undefined);
+    }
   }
 
   /**
@@ -262,6 +305,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     try {
       await this.request({ op: 'close', nowMs: this.now() });
     } catch { /* a writer that failed has nothing left to fold; the next start folds the log */ }
+    await this.readerThread.terminate();
     await this.worker.terminate();
     this.replies.close();
     this.reader.close();
@@ -280,6 +324,25 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       this.queue.push({ kind, records, resolve: resolve as (fresh: never[]) => void, reject });
       this.flushScheduled ??= setImmediate(() => this.flush());
     });
+  }
+
+  private read<K extends ReaderRequest['op']>(request: Extract<ReaderRequest, { op: K }>): Promise<ReaderAnswers[K]> {
+    return new Promise((resolve, reject) => {
+      if (this.readFailure !== undefined) return reject(this.readFailure);
+      if (this.closed && request.op !== 'closeCursor') return reject(new LedgerClosedError('the ledger is closed'));
+      const id = this.nextRequestId++;
+      if (this.readerWaiting.size === 0) this.readerThread.ref();
+      this.readerWaiting.set(id, { resolve: resolve as (value: never) => void, reject });
+      this.readerThread.postMessage({ id, request } satisfies ReaderEnvelope);
+    });
+  }
+
+  /** The reader thread is gone: reads fail (the users API answers 503); commits go on. */
+  private failReads(error: Error): void {
+    this.readFailure ??= new Error(`the ledger's reader thread stopped: ${error.message}`, { cause: error });
+    const waiting = [...this.readerWaiting.values()];
+    this.readerWaiting.clear();
+    for (const each of waiting) each.reject(this.readFailure);
   }
 
   private request<K extends LedgerRequest['op']>(request: Extract<LedgerRequest, { op: K }>, transfer: ArrayBuffer[] = []): Promise<LedgerAnswers[K]> {

@@ -60,7 +60,8 @@ interface DedupTables {
 
 /**
  * The ledger's only writer, run in a worker thread (ledger-worker.ts): one transaction per group commit (dedup,
- * parking, the usage log, a fold now and then), and the users API's reads, which fold first. Everything here is
+ * parking, the usage log, a fold now and then), and a whole fold before each read of the users API (which reads on
+ * the reader thread's connection, sqlite-reads.ts). Everything here is
  * synchronous; the thread it runs on is what keeps it off the event loop that answers exports.
  */
 export class LedgerWriter {
@@ -174,54 +175,9 @@ export class LedgerWriter {
     return false;
   }
 
-  users(query: UsersQuery, nowMs: number): PackedUsersPage {
+  /** Folds everything committed so far (a read on the reader thread's connection follows). */
+  foldForRead(nowMs: number): void {
     this.foldNow(nowMs);
-    const source = allUsersSource(query);
-    const perUser = `WITH ${source.sql}, per_user AS (SELECT user_ref, ${TOTALS_SQL} FROM src GROUP BY user_ref)
-      SELECT u.user_id AS user_id, t.* FROM per_user t JOIN users u ON u.id = t.user_ref`;
-    const direction = query.order === 'asc' ? 'ASC' : 'DESC';
-    const rows = this.db.prepare(`SELECT *, COUNT(*) OVER () AS total FROM (${perUser})
-      ORDER BY ${SORT_SQL[query.sort]} ${direction}, user_id ASC LIMIT ? OFFSET ?`)
-      .iterate(...source.params, query.limit ?? -1, query.offset) as Iterable<Row>;
-    // One row object at a time: a CSV export of every user must not need a heap that size in this thread.
-    const userIds: string[] = [];
-    let numbers = new Float64Array(256 * USER_COLUMNS.length);
-    let total = 0;
-    for (const row of rows) {
-      const totals = toUserTotals(row);
-      if ((userIds.length + 1) * USER_COLUMNS.length > numbers.length) {
-        const grown = new Float64Array(numbers.length * 2);
-        grown.set(numbers);
-        numbers = grown;
-      }
-      USER_COLUMNS.forEach((column, offset) => { numbers[userIds.length * USER_COLUMNS.length + offset] = totals[column]; });
-      userIds.push(totals.userId);
-      total = Number(row.total);
-    }
-    if (userIds.length === 0 && query.offset > 0) {
-      total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM (${perUser})`).get(...source.params) as Row).n);
-    }
-    return { userIds, numbers: numbers.slice(0, userIds.length * USER_COLUMNS.length), total };
-  }
-
-  user(userId: string, filter: UsageFilter, nowMs: number): UserDetail | undefined {
-    this.foldNow(nowMs);
-    const span = userSpanOf(this.statements.userSpan, userId);
-    if (span === undefined) return undefined;
-    const source = oneUserSource(filter, span);
-    const withSource = `WITH ${source.sql}`;
-    const totalsRow = this.db.prepare(`${withSource} SELECT ? AS user_id, ${TOTALS_SQL} FROM src HAVING COUNT(*) > 0`)
-      .get(...source.params, userId) as Row | undefined;
-    const daily = (this.db.prepare(`${withSource} SELECT day, ${SUMS_SQL} FROM src GROUP BY day ORDER BY day`)
-      .all(...source.params) as Row[]).map((row) => ({ day: dayText(Number(row.day)), ...toSums(row) }));
-    const byModel = (this.db.prepare(`${withSource} SELECT s.provider AS provider, s.model AS model, ${SUMS_SQL}
-      FROM src JOIN series s ON s.id = src.series_id
-      GROUP BY s.provider, s.model ORDER BY cost_nano_usd DESC, requests DESC, provider, model`).all(...source.params) as Row[])
-      .map((row) => ({ provider: String(row.provider), model: String(row.model), ...toSums(row) }));
-    const byPropertySet = this.db.prepare(`${withSource} SELECT p.json AS json, ${SUMS_SQL}
-      FROM src JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set
-      GROUP BY s.property_set`).all(...source.params) as Row[];
-    return { totals: totalsRow === undefined ? undefined : toUserTotals(totalsRow), daily, byModel, byProperty: splitByProperty(byPropertySet) };
   }
 
   parked(): UsageRecord[] {
@@ -450,13 +406,6 @@ export class LedgerWriter {
   }
 }
 
-/** A user's id and known span of activity, or undefined for a user the ledger has never seen. */
-export function userSpanOf(statement: StatementSync, userId: string): UserSpan | undefined {
-  const row = statement.get(userId) as Row | undefined;
-  if (row === undefined) return undefined;
-  return { userRef: Number(row.id), firstSeenMs: Number(row.first_seen_ms), lastSeenMs: Number(row.last_seen_ms) };
-}
-
 function prepareStatements(db: DatabaseSync) {
   const hasLegacy = db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(LEGACY_SEEN_TABLE) !== undefined;
   return {
@@ -469,7 +418,6 @@ function prepareStatements(db: DatabaseSync) {
     release: db.prepare('RELEASE dedup_chunk'),
     rollbackToSavepoint: db.prepare('ROLLBACK TO dedup_chunk'),
     logCalls: db.prepare('INSERT INTO call_log (seq, numbers, lines, calls, fresh) VALUES (?, ?, ?, ?, ?)'),
-    userSpan: db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?'),
   };
 }
 
@@ -478,51 +426,4 @@ function chunks(length: number, size: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (let start = 0; start < length; start += size) out.push([start, Math.min(length, start + size)]);
   return out;
-}
-
-function toSums(row: Row): UsageSums {
-  return {
-    requests: Number(row.requests),
-    errors: Number(row.errors),
-    unpricedRequests: Number(row.unpriced_requests),
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    cacheReadTokens: Number(row.cache_read_tokens),
-    cacheWriteTokens: Number(row.cache_write_tokens),
-    reasoningTokens: Number(row.reasoning_tokens),
-    costNanoUsd: Number(row.cost_nano_usd),
-    durationMicros: Number(row.duration_us),
-  };
-}
-
-function toUserTotals(row: Row): UserTotals {
-  return {
-    userId: String(row.user_id),
-    ...toSums(row),
-    firstSeenMs: Number(row.first_seen_ms),
-    lastSeenMs: Number(row.last_seen_ms),
-    activeDays: Number(row.active_days),
-  };
-}
-
-/** Per property set sums -> per (name, value) sums; a call counts once under each property it carries. */
-export function splitByProperty(rows: readonly Row[]): UserDetail['byProperty'] {
-  const split = new Map<string, { name: string; value: string; sums: Record<keyof UsageSums, number> }>();
-  for (const row of rows) {
-    const sums = toSums(row);
-    const properties = JSON.parse(String(row.json)) as Record<string, string>;
-    for (const [name, value] of Object.entries(properties)) {
-      const key = JSON.stringify([name, value]);
-      let entry = split.get(key);
-      if (entry === undefined) {
-        entry = { name, value, sums: { ...sums } };
-        split.set(key, entry);
-        continue;
-      }
-      for (const field of Object.keys(sums) as Array<keyof UsageSums>) entry.sums[field] += sums[field];
-    }
-  }
-  return [...split.values()]
-    .map(({ name, value, sums }) => ({ name, value, ...sums }))
-    .sort((a, b) => a.name.localeCompare(b.name) || b.costNanoUsd - a.costNanoUsd || a.value.localeCompare(b.value));
 }

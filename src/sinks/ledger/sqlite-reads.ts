@@ -1,0 +1,154 @@
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import { dayText } from './aggregate.ts';
+import { USER_COLUMNS, type PackedUsersPage } from './ledger-protocol.ts';
+import type { UsageFilter, UsageSums, UserDetail, UsersQuery, UserTotals } from './ledger.ts';
+import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
+
+export type Row = Record<string, SQLInputValue>;
+
+/**
+ * The users API's reads of the folded totals, on a connection of their own (the reader thread's,
+ * ledger-reader.ts): WAL lets them read a snapshot while the writer commits, so a month of a million users or a
+ * CSV of all of them does not hold up the exports waiting for their commit. The caller folds first (the writer's
+ * 'fold' request), so a read holds every call committed before it was asked.
+ */
+export class LedgerReads {
+  private readonly db: DatabaseSync;
+  private readonly userSpan: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.userSpan = db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?');
+  }
+
+  /** One page of users, with the number of users matching the filter. */
+  users(query: UsersQuery): PackedUsersPage {
+    const pages = this.usersPages(query, Number.MAX_SAFE_INTEGER);
+    const page = pages.next();
+    pages.return(undefined);
+    return page.done === true ? { userIds: [], numbers: new Float64Array(0), total: 0 } : page.value;
+  }
+
+  /**
+   * The users of `query` in pages of at most `pageRows` (the CSV streams them), each with the number of users
+   * matching; one snapshot for them all, held until the generator is done or returned.
+   */
+  *usersPages(query: UsersQuery, pageRows: number): Generator<PackedUsersPage, void, undefined> {
+    const source = allUsersSource(query);
+    const perUser = `WITH ${source.sql}, per_user AS (SELECT user_ref, ${TOTALS_SQL} FROM src GROUP BY user_ref)
+      SELECT u.user_id AS user_id, t.* FROM per_user t JOIN users u ON u.id = t.user_ref`;
+    const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+    this.db.exec('BEGIN');
+    try {
+      const rows = this.db.prepare(`SELECT *, COUNT(*) OVER () AS total FROM (${perUser})
+        ORDER BY ${SORT_SQL[query.sort]} ${direction}, user_id ASC LIMIT ? OFFSET ?`)
+        .iterate(...source.params, query.limit ?? -1, query.offset) as Iterator<Row>;
+      let total = 0;
+      let next = rows.next();
+      let first = true;
+      while (first || next.done !== true) {
+        // One row object at a time: a CSV of every user must not need a heap that size in this thread.
+        const userIds: string[] = [];
+        let numbers = new Float64Array(Math.min(pageRows, 256) * USER_COLUMNS.length);
+        while (next.done !== true && userIds.length < pageRows) {
+          const totals = toUserTotals(next.value);
+          if ((userIds.length + 1) * USER_COLUMNS.length > numbers.length) {
+            const grown = new Float64Array(numbers.length * 2);
+            grown.set(numbers);
+            numbers = grown;
+          }
+          USER_COLUMNS.forEach((column, offset) => { numbers[userIds.length * USER_COLUMNS.length + offset] = totals[column]; });
+          userIds.push(totals.userId);
+          total = Number(next.value.total);
+          next = rows.next();
+        }
+        if (first && userIds.length === 0 && query.offset > 0) {
+          // Past the last user: the window count is on no row, so count apart.
+          total = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM (${perUser})`).get(...source.params) as Row).n);
+        }
+        first = false;
+        yield { userIds, numbers: numbers.slice(0, userIds.length * USER_COLUMNS.length), total };
+      }
+    } finally {
+      this.db.exec('COMMIT');
+    }
+  }
+
+  user(userId: string, filter: UsageFilter): UserDetail | undefined {
+    this.db.exec('BEGIN');
+    try {
+      const span = userSpanOf(this.userSpan, userId);
+      if (span === undefined) return undefined;
+      const source = oneUserSource(filter, span);
+      const withSource = `WITH ${source.sql}`;
+      const totalsRow = this.db.prepare(`${withSource} SELECT ? AS user_id, ${TOTALS_SQL} FROM src HAVING COUNT(*) > 0`)
+        .get(...source.params, userId) as Row | undefined;
+      const daily = (this.db.prepare(`${withSource} SELECT day, ${SUMS_SQL} FROM src GROUP BY day ORDER BY day`)
+        .all(...source.params) as Row[]).map((row) => ({ day: dayText(Number(row.day)), ...toSums(row) }));
+      const byModel = (this.db.prepare(`${withSource} SELECT s.provider AS provider, s.model AS model, ${SUMS_SQL}
+        FROM src JOIN series s ON s.id = src.series_id
+        GROUP BY s.provider, s.model ORDER BY cost_nano_usd DESC, requests DESC, provider, model`).all(...source.params) as Row[])
+        .map((row) => ({ provider: String(row.provider), model: String(row.model), ...toSums(row) }));
+      const byPropertySet = this.db.prepare(`${withSource} SELECT p.json AS json, ${SUMS_SQL}
+        FROM src JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set
+        GROUP BY s.property_set`).all(...source.params) as Row[];
+      return { totals: totalsRow === undefined ? undefined : toUserTotals(totalsRow), daily, byModel, byProperty: splitByProperty(byPropertySet) };
+    } finally {
+      this.db.exec('COMMIT');
+    }
+  }
+}
+
+/** A user's id and known span of activity, or undefined for a user the ledger has never seen. */
+export function userSpanOf(statement: StatementSync, userId: string): UserSpan | undefined {
+  const row = statement.get(userId) as Row | undefined;
+  if (row === undefined) return undefined;
+  return { userRef: Number(row.id), firstSeenMs: Number(row.first_seen_ms), lastSeenMs: Number(row.last_seen_ms) };
+}
+
+function toSums(row: Row): UsageSums {
+  return {
+    requests: Number(row.requests),
+    errors: Number(row.errors),
+    unpricedRequests: Number(row.unpriced_requests),
+    inputTokens: Number(row.input_tokens),
+    outputTokens: Number(row.output_tokens),
+    cacheReadTokens: Number(row.cache_read_tokens),
+    cacheWriteTokens: Number(row.cache_write_tokens),
+    reasoningTokens: Number(row.reasoning_tokens),
+    costNanoUsd: Number(row.cost_nano_usd),
+    durationMicros: Number(row.duration_us),
+  };
+}
+
+function toUserTotals(row: Row): UserTotals {
+  return {
+    userId: String(row.user_id),
+    ...toSums(row),
+    firstSeenMs: Number(row.first_seen_ms),
+    lastSeenMs: Number(row.last_seen_ms),
+    activeDays: Number(row.active_days),
+  };
+}
+
+/** Per property set sums -> per (name, value) sums; a call counts once under each property it carries. */
+export function splitByProperty(rows: readonly Row[]): UserDetail['byProperty'] {
+  const split = new Map<string, { name: string; value: string; sums: Record<keyof UsageSums, number> }>();
+  for (const row of rows) {
+    const sums = toSums(row);
+    const properties = JSON.parse(String(row.json)) as Record<string, string>;
+    for (const [name, value] of Object.entries(properties)) {
+      const key = JSON.stringify([name, value]);
+      let entry = split.get(key);
+      if (entry === undefined) {
+        entry = { name, value, sums: { ...sums } };
+        split.set(key, entry);
+        continue;
+      }
+      for (const field of Object.keys(sums) as Array<keyof UsageSums>) entry.sums[field] += sums[field];
+    }
+  }
+  return [...split.values()]
+    .map(({ name, value, sums }) => ({ name, value, ...sums }))
+    .sort((a, b) => a.name.localeCompare(b.name) || b.costNanoUsd - a.costNanoUsd || a.value.localeCompare(b.value));
+}
