@@ -3,6 +3,7 @@
  * processor reads process.env: the parsed Config is passed down.
  */
 
+import { MAX_LABEL_TEXT_LENGTH } from './sinks/metrics/label-text.ts';
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
 
 export type UserIdLabelMode = 'raw' | 'hash';
@@ -165,6 +166,7 @@ export function parsePropertyLabels(raw: string): string[] {
   const seen = new Set<string>();
   for (const name of names) {
     if (!LABEL_NAME.test(name) || name.startsWith('__')) throw new Error(`"${name}" is not a valid Prometheus label name`);
+    if (name.length > MAX_LABEL_TEXT_LENGTH) throw new Error(`"${name.slice(0, 32)}..." is longer than ${MAX_LABEL_TEXT_LENGTH} characters`);
     if (RESERVED_LABELS.has(name)) throw new Error(`"${name}" clashes with a label the metrics already use`);
     if (seen.has(name)) throw new Error(`"${name}" is listed twice`);
     seen.add(name);
@@ -178,7 +180,8 @@ export function parsePlanPrices(raw: string): Record<string, number> {
   for (const entry of raw.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
     const match = /^([^=]+)=(\d+(?:\.\d+)?)$/.exec(entry);
     if (!match) throw new Error(`"${entry}" is not plan=monthlyPriceUsd`);
-    prices[match[1]!.trim()] = Number(match[2]);
+    // Defined rather than assigned, so that a plan named `__proto__` is a plan like any other.
+    Object.defineProperty(prices, match[1]!.trim(), { value: Number(match[2]), enumerable: true, writable: true, configurable: true });
   }
   return prices;
 }
