@@ -44,6 +44,8 @@ export interface Config {
   readonly ledgerSync: 'normal' | 'full';
   /** Bearer token required on /api/* and /metrics, or '' for none. */
   readonly apiToken: string;
+  /** 'safe': CSV text cells that a spreadsheet would run as a formula get a leading single quote; 'raw': as stored. */
+  readonly csvCells: 'safe' | 'raw';
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -119,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
     ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'normal', oneOf(['normal', 'full'])),
     apiToken,
+    csvCells: read<'safe' | 'raw'>('CSV_CELLS', 'safe', oneOf(['safe', 'raw'])),
   };
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);

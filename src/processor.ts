@@ -84,6 +84,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     apiToken: config.apiToken,
     ledger,
     metricsUserLabel: (userId) => (userId === NO_USER_ID ? userId : userLabelValue(userId, userLabel)),
+    csvCells: config.csvCells,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
