@@ -61,7 +61,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
   const recordDecided = (calls: Parameters<typeof recordCalls>[0], why: string) => {
     if (calls.length === 0) return Promise.resolve();
     return recordCalls(calls).then(() => undefined, (error: unknown) => {
-      log('error', `calls ${why} could not be recorded`, { calls: calls.length, error: String(error) });
+      log('error', 'calls could not be recorded', { calls: calls.length, why, error: String(error) });
     });
   };
   if (ledger !== undefined) {

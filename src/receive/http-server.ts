@@ -33,7 +33,7 @@ export function createHttpApp(deps: HttpServerDeps) {
     maxBodyBytes: deps.maxBodyBytes,
     ingest: deps.ingest,
     health: deps.health,
-    log: (level, message) => deps.log(level, message),
+    log: (level, message, fields) => deps.log(level, message, fields),
   }));
   app.all('/v1/traces', (_request, response) => {
     response.status(405).set('Allow', 'POST').type('text/plain').send('use POST for OTLP exports\n');
