@@ -3,6 +3,7 @@
  * processor reads process.env: the parsed Config is passed down.
  */
 
+import { MAX_LABEL_TEXT_LENGTH } from './sinks/metrics/label-text.ts';
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
 import type { CallLimits } from './sources/limits.ts';
 
@@ -46,6 +47,8 @@ export interface Config {
   readonly apiToken: string;
   /** Ceilings one call must keep to, or its span is rejected alone (src/sources/limits.ts). */
   readonly callLimits: CallLimits;
+  /** 'safe': CSV text cells that a spreadsheet would run as a formula get a leading single quote; 'raw': as stored. */
+  readonly csvCells: 'safe' | 'raw';
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -130,6 +133,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxSpanAgeMs: read('MAX_SPAN_AGE_HOURS', 24 * 31, integer(1, CENTURY_SECONDS / 3600)) * 3_600_000,
       maxClockSkewMs: read('MAX_CLOCK_SKEW_SECONDS', 600, integer(0, CENTURY_SECONDS)) * 1000,
     },
+    csvCells: read<'safe' | 'raw'>('CSV_CELLS', 'safe', oneOf(['safe', 'raw'])),
   };
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -177,6 +181,7 @@ export function parsePropertyLabels(raw: string): string[] {
   const seen = new Set<string>();
   for (const name of names) {
     if (!LABEL_NAME.test(name) || name.startsWith('__')) throw new Error(`"${name}" is not a valid Prometheus label name`);
+    if (name.length > MAX_LABEL_TEXT_LENGTH) throw new Error(`"${name.slice(0, 32)}..." is longer than ${MAX_LABEL_TEXT_LENGTH} characters`);
     if (RESERVED_LABELS.has(name)) throw new Error(`"${name}" clashes with a label the metrics already use`);
     if (seen.has(name)) throw new Error(`"${name}" is listed twice`);
     seen.add(name);
@@ -190,7 +195,8 @@ export function parsePlanPrices(raw: string): Record<string, number> {
   for (const entry of raw.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
     const match = /^([^=]+)=(\d+(?:\.\d+)?)$/.exec(entry);
     if (!match) throw new Error(`"${entry}" is not plan=monthlyPriceUsd`);
-    prices[match[1]!.trim()] = Number(match[2]);
+    // Defined rather than assigned, so that a plan named `__proto__` is a plan like any other.
+    Object.defineProperty(prices, match[1]!.trim(), { value: Number(match[2]), enumerable: true, writable: true, configurable: true });
   }
   return prices;
 }

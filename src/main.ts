@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logLine, routeWarnings } from './log.ts';
 import { startProcessor } from './processor.ts';
 
 /** Start-up: read the configuration once, start the processor, stop cleanly on SIGTERM / SIGINT. */
@@ -10,12 +10,15 @@ async function main(): Promise<void> {
     config = loadConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`llm-user-metrics: ${error.message}\n`);
+      process.stderr.write(logLine('error', 'llm-user-metrics: invalid configuration', {
+        problems: error.message.split('\n').slice(1).map((line) => line.trim()),
+      }));
       process.exit(2);
     }
     throw error;
   }
   const log = createLogger(config.logLevel);
+  routeWarnings(log);
   const processor = await startProcessor(config, log);
   process.stdout.write(`llm-user-metrics listening on ${processor.url}\n`);
   log('info', 'started', { url: processor.url, propertyLabels: config.propertyLabels, maxUsers: config.maxUsers });
@@ -30,6 +33,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`llm-user-metrics: failed to start: ${(error as Error).stack ?? error}\n`);
+  process.stderr.write(logLine('error', 'llm-user-metrics: failed to start', { error: (error as Error).stack ?? String(error) }));
   process.exit(1);
 });

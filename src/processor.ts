@@ -61,7 +61,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
   const recordDecided = (calls: Parameters<typeof recordCalls>[0], why: string) => {
     if (calls.length === 0) return Promise.resolve();
     return recordCalls(calls).then(() => undefined, (error: unknown) => {
-      log('error', `calls ${why} could not be recorded`, { calls: calls.length, error: String(error) });
+      log('error', 'calls could not be recorded', { calls: calls.length, why, error: String(error) });
     });
   };
   if (ledger !== undefined) {
@@ -86,6 +86,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     apiToken: config.apiToken,
     ledger,
     metricsUserLabel: (userId) => (userId === NO_USER_ID ? userId : userLabelValue(userId, userLabel)),
+    csvCells: config.csvCells,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -49,6 +49,17 @@ describe('configuration', () => {
   it('rejects malformed plan prices', () => {
     assert.throws(() => loadConfig({ PLAN_PRICES_USD: 'pro:20' }), /PLAN_PRICES_USD.*not plan=monthlyPriceUsd/);
   });
+
+  it('takes plans named like Object.prototype members as plans', () => {
+    const prices = loadConfig({ PLAN_PRICES_USD: '__proto__=1,constructor=2,toString=3' }).planPricesUsd;
+    assert.deepEqual(Object.entries(prices), [['__proto__', 1], ['constructor', 2], ['toString', 3]]);
+    assert.equal(Object.getPrototypeOf(prices), Object.prototype);
+    assert.equal(Object.hasOwn(loadConfig({ PLAN_PRICES_USD: 'pro=1' }).planPricesUsd, 'constructor'), false);
+  });
+
+  it('rejects a property label longer than label text is kept', () => {
+    assert.throws(() => loadConfig({ PROPERTY_LABELS: 'p'.repeat(257) }), /PROPERTY_LABELS.*longer than 256 characters/);
+  });
 });
 
 describe('PROPERTY_LABELS set but empty', () => {

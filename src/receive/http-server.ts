@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import { tracesRoute } from './traces-route.ts';
 import type { UsageLedger } from '../sinks/ledger/ledger.ts';
 import { bearerAuth } from './auth.ts';
-import { usersApi } from './users-api.ts';
+import { usersApi, type CsvCells } from './users-api.ts';
 
 export interface HttpServerDeps {
   readonly maxBodyBytes: number;
@@ -20,6 +20,7 @@ export interface HttpServerDeps {
   readonly ledger: UsageLedger | undefined;
   /** The user_id label value /metrics shows for a user id. */
   readonly metricsUserLabel: (userId: string) => string;
+  readonly csvCells?: CsvCells;
 }
 
 /** The processor's HTTP surface: OTLP in, Prometheus exposition out, a readiness probe. */
@@ -32,7 +33,7 @@ export function createHttpApp(deps: HttpServerDeps) {
     maxBodyBytes: deps.maxBodyBytes,
     ingest: deps.ingest,
     health: deps.health,
-    log: (level, message) => deps.log(level, message),
+    log: (level, message, fields) => deps.log(level, message, fields),
   }));
   app.all('/v1/traces', (_request, response) => {
     response.status(405).set('Allow', 'POST').type('text/plain').send('use POST for OTLP exports\n');
@@ -40,7 +41,9 @@ export function createHttpApp(deps: HttpServerDeps) {
 
   // /v1/traces stays open (see docs/ledger.md): exporters such as OpenLLMetry send "Bearer undefined" of their own.
   app.use(['/metrics', '/api'], bearerAuth(deps.apiToken));
-  if (deps.ledger !== undefined) app.use('/api', usersApi({ ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel }));
+  if (deps.ledger !== undefined) app.use('/api', usersApi({
+    ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel, csvCells: deps.csvCells ?? 'safe',
+  }));
 
   app.get('/metrics', async (_request, response) => {
     const started = performance.now();

@@ -17,7 +17,7 @@ export interface TracesRouteOptions {
   readonly maxBodyBytes: number;
   readonly ingest: Ingest;
   readonly health: ProcessorHealth;
-  readonly log: (level: 'warn' | 'error', message: string) => void;
+  readonly log: (level: 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
 /** POST /v1/traces as OTLP/HTTP specifies it: binary protobuf or JSON, optionally gzipped. */
@@ -55,7 +55,7 @@ export function tracesRoute(options: TracesRouteOptions) {
       result = await ingesting;
     } catch (error) {
       // Nothing of this export was acknowledged: 503 makes OTLP exporters retry it later.
-      options.log('error', `export could not be recorded: ${(error as Error).stack ?? error}`);
+      options.log('error', 'export could not be recorded', { error: (error as Error).stack ?? String(error) });
       return answerError(response, encoding, 503, 'the export could not be recorded; retry later');
     }
     health.llmCalls.inc(result.llmCalls);
@@ -63,7 +63,8 @@ export function tracesRoute(options: TracesRouteOptions) {
     health.spansIgnored.inc(result.ignored);
     if (result.rejected > 0) {
       health.spansRejected.inc(result.rejected);
-      options.log('warn', result.rejectionMessage);
+      // A fixed message, so that the logger's rate limit takes one kind: a flood of bad spans is a few lines a minute.
+      options.log('warn', 'spans rejected', { rejected: result.rejected, reason: result.rejectionMessage });
     }
     health.exportRequests.inc({ code: '200' });
     response.status(200).type(OTLP_MEDIA_TYPES[encoding]).send(

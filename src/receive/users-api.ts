@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { NANO_USD_PER_USD } from '../pricing/priced-usage.ts';
+import { boundedText } from '../sinks/metrics/label-text.ts';
 import {
   USER_SORT_COLUMNS,
   type UsageFilter, type UsageLedger, type UsageSums, type UserSortColumn, type UsersQuery, type UserTotals,
@@ -19,7 +20,11 @@ export interface UsersApiOptions {
   readonly ledger: UsageLedger;
   /** The user_id label value /metrics shows for a user id (a hash with USER_ID_LABEL=hash). */
   readonly metricsUserLabel: (userId: string) => string;
+  /** CSV_CELLS: 'safe' (the default) neutralises text cells a spreadsheet would run as a formula; 'raw' does not. */
+  readonly csvCells?: CsvCells;
 }
+
+export type CsvCells = 'safe' | 'raw';
 
 type QueryParameters = Readonly<Record<string, unknown>>;
 
@@ -74,10 +79,11 @@ async function streamUsersCsv(options: UsersApiOptions, query: UsersQuery, respo
         started = true;
         response.status(200).type('text/csv; charset=utf-8; header=present')
           .set('Content-Disposition', 'attachment; filename="users.csv"');
-        response.write(`${USER_COLUMNS.join(',')}\r\n`);
+        response.write(USERS_CSV_HEADER);
       }
       if (clientGone) break;
-      const text = page.users.map((user) => `${csvLine(userJson(user, options.metricsUserLabel))}\r\n`).join('');
+      const cells = options.csvCells ?? 'safe';
+      const text = page.users.map((user) => userCsvLine(userJson(user, options.metricsUserLabel), cells)).join('');
       if (!response.write(text) && !clientGone) {
         await new Promise<void>((resolve) => {
           const done = () => { response.off('drain', done); response.off('close', done); resolve(); };
@@ -136,7 +142,8 @@ function parseFilter(parameters: QueryParameters, allowed: ReadonlySet<string>):
     if (name.startsWith(PROPERTY_PARAMETER)) {
       const property = name.slice(PROPERTY_PARAMETER.length).toLowerCase();
       if (property === '') throw new BadQueryError(`${name}: name the property, e.g. property.plan=premium`);
-      properties.push([property, single(parameters, name)!]);
+      // Bounded as the calls' properties were when recorded, so a long value finds the calls that carried it.
+      properties.push([boundedText(property), boundedText(single(parameters, name)!)]);
     } else if (!allowed.has(name)) {
       throw new BadQueryError(`unknown parameter "${name}": use ${[...allowed].join(', ')} or property.<name>=<value>`);
     }
@@ -305,17 +312,32 @@ function emptyTotals(userId: string): UserTotals {
   };
 }
 
-/** RFC 4180: CRLF line ends; a field with a comma, quote, CR or LF is quoted, its quotes doubled. */
-export function csvField(value: string | number | null): string {
-  const text = value === null ? '' : String(value);
+/**
+ * What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): = + - @, tab and CR, and the
+ * full-width = + - @ that some spreadsheets take for them.
+ */
+const FORMULA_START = /^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/;
+
+/**
+ * One CSV field. RFC 4180: a field with a comma, quote, CR or LF is quoted, its quotes doubled. With 'safe' cells a
+ * text that a spreadsheet would run as a formula gets a leading single quote (shown as text, never run); numbers
+ * are written as numbers (ours are never negative, but a negative number would stay a number too).
+ */
+export function csvField(value: string | number | null, cells: CsvCells = 'safe'): string {
+  let text = value === null ? '' : String(value);
+  if (cells === 'safe' && typeof value === 'string' && FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function csvLine(row: UserJson): string {
-  return USER_COLUMNS.map((column) => csvField(row[column])).join(',');
+export const USERS_CSV_HEADER = `${USER_COLUMNS.join(',')}\r\n`;
+
+/** One user's CSV line, CRLF included. */
+export function userCsvLine(row: UserJson, cells: CsvCells = 'safe'): string {
+  return `${USER_COLUMNS.map((column) => csvField(row[column], cells)).join(',')}\r\n`;
 }
 
-export function usersCsv(rows: readonly UserJson[]): string {
-  const lines = [USER_COLUMNS.join(','), ...rows.map(csvLine)];
-  return `${lines.join('\r\n')}\r\n`;
+export function usersCsv(rows: readonly UserJson[], cells: CsvCells = 'safe'): string {
+  let text = USERS_CSV_HEADER;
+  for (const row of rows) text += userCsvLine(row, cells);
+  return text;
 }

@@ -17,6 +17,7 @@ import {
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 } from '@opentelemetry/semantic-conventions/incubating';
 import { StatusCode, type DecodedSpan } from '../decode/span.ts';
+import { boundedText } from '../sinks/metrics/label-text.ts';
 import { firstString, firstTokenCount, MalformedSpanError } from './attributes.ts';
 import { DEFAULT_USER_KEYS, propertiesOf, userOf } from './identity.ts';
 import { call, type Source, type SourceOptions } from './source.ts';
@@ -89,9 +90,10 @@ export function genAiUsage(span: DecodedSpan, options: SourceOptions, dialect: G
     source: dialect.source,
     userId: userOf(attributes, options),
     properties: propertiesOf(attributes, options),
-    provider: (firstString(attributes, PROVIDER_KEYS) ?? '').toLowerCase(),
-    model: firstString(attributes, [ATTR_GEN_AI_RESPONSE_MODEL, ATTR_GEN_AI_REQUEST_MODEL]) ?? '',
-    operation: firstString(attributes, [ATTR_GEN_AI_OPERATION_NAME]) ?? '',
+    // Span text becomes label text: bounded here, once, so /metrics, the ledger and the API agree on it.
+    provider: boundedText((firstString(attributes, PROVIDER_KEYS) ?? '').toLowerCase()),
+    model: boundedText(firstString(attributes, [ATTR_GEN_AI_RESPONSE_MODEL, ATTR_GEN_AI_REQUEST_MODEL]) ?? ''),
+    operation: boundedText(firstString(attributes, [ATTR_GEN_AI_OPERATION_NAME]) ?? ''),
     tokens,
     hasUsage: inputTotal !== undefined || outputTotal !== undefined,
     durationSeconds: Math.max(0, span.endTimeMs - span.startTimeMs) / 1000,

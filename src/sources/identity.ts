@@ -1,4 +1,5 @@
 import type { Attributes } from '../decode/span.ts';
+import { boundedText } from '../sinks/metrics/label-text.ts';
 import { firstString } from './attributes.ts';
 import { PROPERTY_ATTRIBUTE_PREFIX } from '../wire/attributes.ts';
 import type { SourceOptions } from './source.ts';
@@ -35,6 +36,8 @@ export function userOf(attributes: Attributes, options: SourceOptions): string |
 }
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+/** Properties read from one span, at most; the rest are ignored (a span carries a handful; a body can carry millions). */
+export const MAX_PROPERTIES_PER_CALL = 64;
 
 /** How an attribute key reads as a property: its name and its prefix's rank, or null when it is not one. */
 type PropertyKey = { readonly name: string; readonly rank: number } | null;
@@ -48,7 +51,7 @@ function classifyKey(key: string, options: SourceOptions): PropertyKey {
   for (let rank = 0; rank < prefixes.length; rank++) {
     const prefix = prefixes[rank]!;
     if (!key.startsWith(prefix)) continue;
-    const name = key.slice(prefix.length).toLowerCase();
+    const name = boundedText(key.slice(prefix.length).toLowerCase());
     return name === '' || options.userKeys.includes(key) ? null : { name, rank };
   }
   return null;
@@ -66,6 +69,7 @@ export function propertiesOf(attributes: Attributes, options: SourceOptions): Re
   }
   let properties: Record<string, string> | undefined;
   let ranks: Record<string, number> | undefined;
+  let count = 0;
   for (const key in attributes) {
     let property = cache.get(key);
     if (property === undefined) {
@@ -77,10 +81,17 @@ export function propertiesOf(attributes: Attributes, options: SourceOptions): Re
     const value = attributes[key];
     if (value === undefined || typeof value === 'object') continue;
     properties ??= {};
-    ranks ??= {};
+    // No prototype, so that a property named `constructor` or `toString` is not taken for one seen already.
+    ranks ??= Object.create(null) as Record<string, number>;
     const earlier = ranks[property.name];
+    if (earlier === undefined) {
+      if (count === MAX_PROPERTIES_PER_CALL) continue;
+      count++;
+    }
     if (earlier === undefined || property.rank < earlier) {
-      properties[property.name] = String(value);
+      // Defined rather than assigned: assigning to `__proto__` would set the prototype, or nothing.
+      Object.defineProperty(properties, property.name,
+        { value: boundedText(String(value)), enumerable: true, writable: true, configurable: true });
       ranks[property.name] = property.rank;
     }
   }

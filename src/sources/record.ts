@@ -1,5 +1,6 @@
 import type { DecodedSpan } from '../decode/span.ts';
 import { StatusCode } from '../decode/span.ts';
+import { boundedText } from '../sinks/metrics/label-text.ts';
 import { propertiesOf, userOf } from './identity.ts';
 import type { SourceOptions } from './source.ts';
 import type { TokenBuckets, UsageRecord } from './usage-record.ts';
@@ -25,9 +26,10 @@ export function usageRecord(span: DecodedSpan, options: SourceOptions, facts: Ca
     source: facts.source,
     userId: userOf(span.attributes, options),
     properties: propertiesOf(span.attributes, options),
-    provider: facts.provider.toLowerCase(),
-    model: facts.model,
-    operation: facts.operation,
+    // Span text becomes label text: bounded here, once, so /metrics, the ledger and the API agree on it.
+    provider: boundedText(facts.provider.toLowerCase()),
+    model: boundedText(facts.model),
+    operation: boundedText(facts.operation),
     tokens: facts.tokens,
     hasUsage: facts.hasUsage,
     durationSeconds: Math.max(0, span.endTimeMs - span.startTimeMs) / 1000,

@@ -177,7 +177,8 @@ describe('OTLP/HTTP export to the real processor', () => {
 
 describe('start-up configuration errors', () => {
   it('exits with a message naming the bad variable', async () => {
-    await assert.rejects(startProcessor({ MAX_USERS: 'many' }), /MAX_USERS="many": not a whole number/);
+    // A JSON log line like every other, the quotes of the value escaped.
+    await assert.rejects(startProcessor({ MAX_USERS: 'many' }), /"problems":\["MAX_USERS=\\"many\\": not a whole number"\]/);
   });
 });
 

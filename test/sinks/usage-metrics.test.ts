@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
-import { MAX_SHAPES, NO_USER_ID, OVERFLOW_USER_ID, UsageMetrics, type UsageMetricsOptions } from '../../src/sinks/metrics/usage-metrics.ts';
+import { boundedText, MAX_LABEL_TEXT_LENGTH, MAX_USER_LABEL_LENGTH, userLabelValue } from '../../src/sinks/metrics/label-text.ts';
+import { MAX_OPERATIONS_PER_SHAPE, MAX_SHAPES, NO_USER_ID, OVERFLOW_USER_ID, UsageMetrics, type UsageMetricsOptions } from '../../src/sinks/metrics/usage-metrics.ts';
 
 const OPTIONS: UsageMetricsOptions = {
   propertyLabels: ['plan', 'feature'],
@@ -138,5 +139,99 @@ describe('untrusted models and property values', () => {
     assert.equal(costLines.length, MAX_SHAPES + 1);
     assert.equal(value(text, 'llm_requests_total',
       'user_id="u",provider="__other__",model="__other__",operation="chat",status="ok",plan="__other__",feature="__other__"'), 5000);
+  });
+
+  it('age out: a combination no live user has and no call used for USER_TTL_SECONDS leaves, histograms and all', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    const hour = 3_600_000;
+    for (let index = 0; index < 50; index++) metrics.record(usage({ userId: `old-${index}`, model: `flood-${index}` }), 0);
+    metrics.record(usage({ userId: 'steady', model: 'gpt-4o-mini' }), 0);
+    metrics.record(usage({ userId: 'steady', model: 'gpt-4o-mini' }), 2 * hour);
+    assert.equal(metrics.activeShapes, 51);
+    const before = metrics.renderedLabelText;
+    metrics.evictIdleUsers(2 * hour);
+    assert.equal(metrics.activeShapes, 1);
+    assert.ok(metrics.renderedLabelText < before / 20, `${metrics.renderedLabelText} of ${before}`);
+    const text = render(metrics);
+    assert.doesNotMatch(text, /flood-/);
+    assert.match(text, /llm_request_duration_seconds_count\{provider="openai",model="gpt-4o-mini"/);
+    // A combination that comes back starts again, found through the tree like any new one.
+    metrics.record(usage({ userId: 'back', model: 'flood-3' }), 2 * hour);
+    assert.equal(value(render(metrics), 'llm_requests_total',
+      'user_id="back",provider="openai",model="flood-3",operation="chat",status="ok",plan="pro",feature=""'), 1);
+  });
+
+  it('keep a combination a live user still has, even when no call used it within the TTL', () => {
+    const metrics = new UsageMetrics({ ...OPTIONS, userTtlSeconds: 60 });
+    metrics.record(usage({ userId: 'u', model: 'old-model' }), 0);
+    metrics.record(usage({ userId: 'u', model: 'new-model' }), 59_000);
+    metrics.evictIdleUsers(100_000);
+    assert.equal(metrics.activeShapes, 2);
+    assert.match(render(metrics), /model="old-model"/);
+  });
+
+  it('fold operations past MAX_OPERATIONS_PER_SHAPE into operation="__other__"', () => {
+    const metrics = new UsageMetrics(OPTIONS);
+    for (let index = 0; index < 100; index++) metrics.record(usage({ operation: `op-${index}` }));
+    const text = render(metrics);
+    const histograms = text.split('\n').filter((line) => line.startsWith('llm_request_duration_seconds_count{'));
+    assert.equal(histograms.length, MAX_OPERATIONS_PER_SHAPE);
+    assert.equal(value(text, 'llm_requests_total',
+      `user_id="user-1",provider="openai",model="gpt-4o-mini",operation="__other__",status="ok",plan="pro",feature=""`),
+    100 - (MAX_OPERATIONS_PER_SHAPE - 1));
+    assert.equal(value(text, 'llm_label_overflow_requests_total', ''), undefined);
+    assert.match(text, new RegExp(`^llm_label_overflow_requests_total ${100 - (MAX_OPERATIONS_PER_SHAPE - 1)}$`, 'm'));
+  });
+
+  it('keep the rendered text within its budget: new combinations past it count under __other__, totals exact', () => {
+    const budget = 2_000_000;
+    const metrics = new UsageMetrics({ ...OPTIONS, maxRenderedLabelText: budget });
+    const long = 'm'.repeat(MAX_LABEL_TEXT_LENGTH);
+    for (let index = 0; index < 2000; index++) {
+      metrics.record(usage({ userId: `user-${index % 50}`, model: `${index}${long}`.slice(0, MAX_LABEL_TEXT_LENGTH),
+        properties: { plan: long, feature: long }, costNanoUsd: 1 }));
+    }
+    const text = render(metrics);
+    assert.ok(text.length < budget * 1.5, `rendered ${text.length} characters for a budget of ${budget}`);
+    const cost = text.split('\n').filter((line) => line.startsWith('llm_cost_usd_total{'))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    assert.equal(Math.round(cost * 1e9), 2000);
+    assert.match(text, /provider="__other__",model="__other__"/);
+  });
+
+  it('never read Object.prototype for a property named constructor, toString or __proto__', () => {
+    const metrics = new UsageMetrics({ ...OPTIONS, propertyLabels: ['constructor', 'tostring', 'hasownproperty'] });
+    metrics.record(usage({ properties: {} }));
+    // As the ledger's seeds give them: parsed from JSON, with Object.prototype.
+    metrics.record(usage({ userId: 'u2', properties: JSON.parse('{"constructor":"c"}') as Record<string, string> }));
+    const text = render(metrics);
+    assert.match(text, /user_id="user-1",provider="openai",model="gpt-4o-mini",constructor="",tostring="",hasownproperty=""/);
+    assert.match(text, /user_id="u2",provider="openai",model="gpt-4o-mini",constructor="c",tostring="",hasownproperty=""/);
+    assert.doesNotMatch(text, /native code|function/);
+  });
+});
+
+describe('bounded label text', () => {
+  it('keeps short text as it is and cuts long text to the bound with a hash of the whole', () => {
+    assert.equal(boundedText('gpt-4o-mini'), 'gpt-4o-mini');
+    const cut = boundedText('x'.repeat(1 << 20));
+    assert.equal(cut.length, MAX_LABEL_TEXT_LENGTH);
+    assert.match(cut, /^x+~[0-9a-f]{12}$/);
+    assert.notEqual(boundedText(`${'x'.repeat(300)}a`), boundedText(`${'x'.repeat(300)}b`));
+  });
+
+  it('never splits a surrogate pair, in labels and in the user id the API reports', () => {
+    for (let offset = 0; offset < 4; offset++) {
+      const id = `${'a'.repeat(offset)}${'😀'.repeat(100)}`;
+      const label = userLabelValue(id, { mode: 'raw', salt: '' });
+      assert.ok(label.length <= MAX_USER_LABEL_LENGTH);
+      assert.ok(label.isWellFormed(), `offset ${offset}: ${JSON.stringify(label.slice(-20))}`);
+      assert.ok(boundedText(id.repeat(3)).isWellFormed());
+    }
+  });
+
+  it('turns a lone surrogate into U+FFFD so UTF-8 output shows what JSON shows', () => {
+    assert.equal(boundedText('a\ud800b'), 'a\ufffdb');
+    assert.equal(userLabelValue('u\udc00', { mode: 'raw', salt: '' }), 'u\ufffd');
   });
 });

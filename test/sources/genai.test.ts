@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MalformedSpanError } from '../../src/sources/attributes.ts';
 import { createUsageExtractor } from '../../src/sources/index.ts';
+import { MAX_PROPERTIES_PER_CALL } from '../../src/sources/identity.ts';
+import { MAX_LABEL_TEXT_LENGTH } from '../../src/sinks/metrics/label-text.ts';
 import { span } from '../helpers/spans.ts';
 
 const extract = createUsageExtractor();
@@ -102,5 +104,39 @@ describe('GenAI convention spans', () => {
   it('accepts int64 counts that arrive as digit strings', () => {
     const record = extract(span({ 'gen_ai.request.model': 'm', 'gen_ai.usage.input_tokens': '1000' }));
     assert.equal(record?.tokens.input, 1000);
+  });
+
+  it('bounds provider, model, operation and property text where the record is made', () => {
+    const huge = 'x'.repeat(1 << 20);
+    const record = extract(span({
+      'gen_ai.operation.name': `chat${huge}`,
+      'gen_ai.provider.name': `OpenAI${huge}`,
+      'gen_ai.request.model': `gpt${'😀'.repeat(1 << 18)}`,
+      'gen_ai.usage.input_tokens': 1,
+      [`llm_user_metrics.property.${huge}`]: 'v',
+      'llm_user_metrics.property.plan': `p${huge}`,
+    }));
+    assert.ok(record);
+    for (const text of [record.provider, record.model, record.operation, ...Object.keys(record.properties), ...Object.values(record.properties)]) {
+      assert.ok(text.length <= MAX_LABEL_TEXT_LENGTH && text.isWellFormed(), text.slice(0, 40));
+    }
+    assert.match(record.provider, /^openaix+~[0-9a-f]{12}$/);
+    assert.match(record.properties.plan!, /^px+~[0-9a-f]{12}$/);
+  });
+
+  it('keeps properties named like Object.prototype members, and at most MAX_PROPERTIES_PER_CALL', () => {
+    const attributes: Record<string, unknown> = {
+      'gen_ai.request.model': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 1,
+      'llm_user_metrics.property.constructor': 'c', 'llm_user_metrics.property.__proto__': 'p',
+      'llm_user_metrics.property.toString': 't',
+    };
+    for (let index = 0; index < 200; index++) attributes[`llm_user_metrics.property.n${index}`] = 'v';
+    const record = extract(span(attributes as Parameters<typeof span>[0]));
+    assert.ok(record);
+    assert.equal(Object.hasOwn(record.properties, 'constructor') && record.properties.constructor, 'c');
+    assert.equal(Object.hasOwn(record.properties, '__proto__') && record.properties['__proto__'], 'p');
+    assert.equal(record.properties.tostring, 't');
+    assert.equal(Object.getPrototypeOf(record.properties), Object.prototype);
+    assert.equal(Object.keys(record.properties).length, MAX_PROPERTIES_PER_CALL);
   });
 });

@@ -19,7 +19,8 @@ export function canonicalProperties(properties: Readonly<Record<string, string>>
   if (sorted) return JSON.stringify(properties);
   names.sort();
   const copy: Record<string, string> = {};
-  for (const name of names) copy[name] = properties[name]!;
+  // Defined rather than assigned, so that a property named __proto__ is copied like any other.
+  for (const name of names) Object.defineProperty(copy, name, { value: properties[name], enumerable: true, writable: true, configurable: true });
   return JSON.stringify(copy);
 }
 

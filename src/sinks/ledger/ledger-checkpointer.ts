@@ -1,5 +1,6 @@
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger, routeWarnings } from '../../log.ts';
 
 /**
  * The ledger's checkpointer thread: copies the pages the writer appended to the WAL back into the database file, on
@@ -33,6 +34,8 @@ const MAX_ROUNDS = 4;
  */
 const RESTART_PAST_FRAMES = 4096;
 
+// Warnings (process.emitWarning below, and Node's own) as JSON lines on stderr, like the main thread's logs.
+routeWarnings(createLogger('warn'));
 const port = parentPort;
 if (port === null) throw new Error('ledger-checkpointer.ts runs as a worker thread of the ledger writer');
 const settings = workerData as CheckpointerSettings;

@@ -2,6 +2,10 @@ import { parentPort, Worker, workerData, type MessagePort } from 'node:worker_th
 import type { CheckpointerSettings } from './ledger-checkpointer.ts';
 import type { Envelope, LedgerRequest, Reply, WorkerSettings } from './ledger-protocol.ts';
 import { LedgerWriter, type Checkpointer } from './sqlite-writer.ts';
+import { createLogger, routeWarnings } from '../../log.ts';
+
+// Warnings (process.emitWarning below, and Node's own) as JSON lines on stderr, like the main thread's logs.
+routeWarnings(createLogger('warn'));
 
 /**
  * The ledger's writer thread: owns the writing connection and answers SqliteLedger's requests one at a time, in the

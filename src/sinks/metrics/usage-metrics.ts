@@ -40,6 +40,8 @@ export interface UsageMetricsOptions {
   readonly userTtlSeconds: number;
   readonly userLabel: UserLabelPolicy;
   readonly planPricesUsd: Readonly<Record<string, number>>;
+  /** MAX_RENDERED_LABEL_TEXT unless given (tests give less). */
+  readonly maxRenderedLabelText?: number;
   /** Totals to start a user's counters from when their series are created (after a restart or an eviction). */
   readonly seedUser?: (userId: string) => Iterable<UserSeriesSeed>;
   /**
@@ -54,6 +56,14 @@ export interface UsageMetricsOptions {
  * per-call work is then a few map lookups on strings whose hashes V8 already knows.
  */
 interface Shape {
+  /** The keys of its place in the shape tree (provider, model, property values); undefined for the OTHER shape. */
+  readonly path: readonly string[] | undefined;
+  /** The latest call or seed of this shape: one unused for USER_TTL_SECONDS and no live user's is removed. */
+  lastUsedMs: number;
+  /** Live users with counters of this shape. */
+  users: number;
+  /** What the shape's own lines (its histograms) add to a render, in characters (see MAX_RENDERED_LABEL_TEXT). */
+  textCost: number;
   /** `,provider="..",model=".."` */
   readonly modelLabels: string;
   /** `,plan="..",feature=".."` (the configured properties, in order) */
@@ -87,6 +97,8 @@ interface SeriesCounters {
 interface UserEntry {
   /** `user_id="..."`, escaped, ready to render. */
   readonly userLabels: string;
+  /** What the user's lines add to a render, in characters (see MAX_RENDERED_LABEL_TEXT). */
+  textCost: number;
   lastActivityMs: number;
   readonly series: Map<Shape, SeriesCounters>;
   /** First and last seen per property set, keyed by the shape's propertyLabels. */
@@ -96,7 +108,22 @@ interface UserEntry {
 const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_write'] as const;
 /** Distinct provider / model / property-value combinations kept; the rest are counted under OTHER. */
 export const MAX_SHAPES = 10_000;
-const OTHER = '__other__';
+/** Distinct operations kept per shape; further ones are counted under operation="__other__". */
+export const MAX_OPERATIONS_PER_SHAPE = 16;
+/**
+ * Characters of label text a render may write, at most (an estimate kept as series come and go). Every label value
+ * is bounded (boundedText), but the series multiply: past this, a user's new combinations are counted under the
+ * OTHER shape, so /metrics always renders (V8's strings end near 512 Mi characters; at 128 Mi a scrape stays a few
+ * hundred MB of memory at worst). About 100,000 per-user series of ordinary labels.
+ */
+export const MAX_RENDERED_LABEL_TEXT = 128 * 1024 * 1024;
+/** Per line, beside the label text: the name, braces, fixed labels and the value. */
+const LINE_OVERHEAD = 64;
+/** Lines of one user's counters of one shape, beside its request lines: cost, four token types, duration sum and count. */
+const SERIES_LINES = 7;
+/** Lines of a histogram per label set: its buckets, +Inf, sum and count. */
+const HISTOGRAM_LINES = DURATION_BUCKETS_SECONDS.length + 3;
+export const OTHER = '__other__';
 
 /**
  * The per-user Prometheus families, kept in plain maps with pre-rendered label text. prom-client renders 10,000
@@ -115,13 +142,29 @@ export class UsageMetrics {
   private readonly withoutUsage = new Map<string, number>();
   private overflowRequests = 0;
   private evictedUsers = 0;
+  /** Calls counted under OTHER labels because MAX_SHAPES, MAX_OPERATIONS_PER_SHAPE or the text budget was reached. */
+  private otherLabelRequests = 0;
+  /** What the live series add to a render, in characters (estimated, see MAX_RENDERED_LABEL_TEXT). */
+  private renderedText = 0;
+  private readonly maxRenderedText: number;
 
   constructor(options: UsageMetricsOptions) {
     this.options = options;
+    this.maxRenderedText = options.maxRenderedLabelText ?? MAX_RENDERED_LABEL_TEXT;
   }
 
   get activeUsers(): number {
     return this.users.size;
+  }
+
+  /** Live provider / model / property-value combinations. */
+  get activeShapes(): number {
+    return this.shapes.length;
+  }
+
+  /** The estimated characters of label text a render writes now. */
+  get renderedLabelText(): number {
+    return this.renderedText;
   }
 
   /** `batch`: the array of calls this one came in (what the ledger's commit resolved with), for countedInSeed. */
@@ -129,10 +172,13 @@ export class UsageMetrics {
     const user = this.userEntry(usage.userId ?? NO_USER_ID, nowMs);
     user.lastActivityMs = nowMs;
     const shape = this.shapeOf(usage.provider, usage.model, usage.properties);
-    const operation = operationOf(shape, usage.operation);
+    shape.lastUsedMs = nowMs;
+    const operation = this.operationOf(shape, usage.operation);
+    let underOther = shape.path === undefined || operation.operation !== usage.operation;
     if (this.options.countedInSeed?.(usage, batch) !== true) {
       const counters = this.countersOf(user, shape);
-      const requests = requestCountersOf(counters, operation);
+      if (counters.shape !== shape) underOther = true;
+      const requests = this.requestCountersOf(user, counters, usage.operation);
       if (usage.isError) requests.error++;
       else requests.ok++;
       counters.costNanoUsd += usage.costNanoUsd;
@@ -143,12 +189,19 @@ export class UsageMetrics {
       counters.tokens[3]! += tokens.cacheWrite;
       counters.durationSum += usage.durationSeconds;
       counters.durationCount++;
-      markSeen(user, shape.propertyLabels, usage.endTimeMs);
+      this.markSeen(user, counters.shape.propertyLabels, usage.endTimeMs);
     }
+
+    if (underOther) this.otherLabelRequests++;
 
     operation.durations.observe(usage.durationSeconds);
     if (usage.timeToFirstTokenSeconds !== undefined) {
-      shape.timeToFirstToken ??= new Histogram(TTFT_BUCKETS_SECONDS);
+      if (shape.timeToFirstToken === undefined) {
+        shape.timeToFirstToken = new Histogram(TTFT_BUCKETS_SECONDS);
+        const cost = (TTFT_BUCKETS_SECONDS.length + 3) * (shape.perModel.length + LINE_OVERHEAD);
+        shape.textCost += cost;
+        this.renderedText += cost;
+      }
       shape.timeToFirstToken.observe(usage.timeToFirstTokenSeconds);
     }
     if (!usage.priced) {
@@ -166,18 +219,38 @@ export class UsageMetrics {
     }
   }
 
-  /** Removes the series of users idle for longer than the TTL; Prometheus keeps what it already scraped. */
+  /**
+   * Removes the series of users idle for longer than the TTL, then the combinations (shapes) no live user has and
+   * no call used for as long, with their per-model histograms; Prometheus keeps what it already scraped.
+   */
   evictIdleUsers(nowMs: number = Date.now()): number {
     const cutoff = nowMs - this.options.userTtlSeconds * 1000;
     let evicted = 0;
     for (const [userId, entry] of this.users) {
       if (entry.lastActivityMs < cutoff) {
         this.users.delete(userId);
+        for (const shape of entry.series.keys()) shape.users--;
+        this.renderedText -= entry.textCost;
         evicted++;
       }
     }
     this.evictedUsers += evicted;
+    this.evictIdleShapes(cutoff);
     return evicted;
+  }
+
+  private evictIdleShapes(cutoff: number): void {
+    let kept = 0;
+    for (const shape of this.shapes) {
+      if (shape.users > 0 || shape.lastUsedMs >= cutoff) {
+        this.shapes[kept++] = shape;
+        continue;
+      }
+      this.renderedText -= shape.textCost;
+      if (shape === this.otherShape) this.otherShape = undefined;
+      if (shape.path !== undefined) removeFromTree(this.shapeTree, shape.path);
+    }
+    this.shapes.length = kept;
   }
 
   /** Creates the series of users that were active recently (at start-up, from the ledger), seeded by `seedUser`. */
@@ -254,6 +327,9 @@ export class UsageMetrics {
     out.push(`llm_user_overflow_requests_total ${this.overflowRequests}`);
     family(out, 'llm_user_series_evicted_total', 'counter', 'Users whose series were removed after USER_TTL_SECONDS idle.');
     out.push(`llm_user_series_evicted_total ${this.evictedUsers}`);
+    family(out, 'llm_label_overflow_requests_total', 'counter',
+      `LLM calls counted under "${OTHER}" labels because the label combinations or their text reached their bounds.`);
+    out.push(`llm_label_overflow_requests_total ${this.otherLabelRequests}`);
   }
 
   private userEntry(userId: string, nowMs: number): UserEntry {
@@ -267,6 +343,7 @@ export class UsageMetrics {
     const labelValue = special ? userId : userLabelValue(userId, this.options.userLabel);
     const entry: UserEntry = {
       userLabels: labelPair('user_id', labelValue).slice(1),
+      textCost: 0,
       lastActivityMs: nowMs,
       series: new Map(),
       seen: new Map(),
@@ -280,8 +357,9 @@ export class UsageMetrics {
 
   private applySeed(user: UserEntry, seed: UserSeriesSeed): void {
     const shape = this.shapeOf(seed.provider, seed.model, seed.properties);
+    shape.lastUsedMs = Math.max(shape.lastUsedMs, user.lastActivityMs);
     const counters = this.countersOf(user, shape);
-    const requests = requestCountersOf(counters, operationOf(shape, seed.operation));
+    const requests = this.requestCountersOf(user, counters, seed.operation);
     requests.ok += seed.requests - seed.errors;
     requests.error += seed.errors;
     counters.costNanoUsd += seed.costNanoUsd;
@@ -291,17 +369,72 @@ export class UsageMetrics {
     counters.tokens[3]! += seed.cacheWriteTokens;
     counters.durationSum += seed.durationSumSeconds;
     counters.durationCount += seed.requests;
-    markSeen(user, shape.propertyLabels, seed.firstSeenMs);
-    markSeen(user, shape.propertyLabels, seed.lastSeenMs);
+    this.markSeen(user, counters.shape.propertyLabels, seed.firstSeenMs);
+    this.markSeen(user, counters.shape.propertyLabels, seed.lastSeenMs);
   }
 
+  /** The user's counters of this shape, or of the OTHER shape once the render budget is spent. */
   private countersOf(user: UserEntry, shape: Shape): SeriesCounters {
     let counters = user.series.get(shape);
-    if (!counters) {
-      counters = { shape, requests: [], costNanoUsd: 0, tokens: [0, 0, 0, 0], durationSum: 0, durationCount: 0 };
-      user.series.set(shape, counters);
+    if (counters) return counters;
+    const cost = SERIES_LINES * (user.userLabels.length + shape.perModel.length + LINE_OVERHEAD);
+    // The OTHER shape is let past the budget: it is one series per user (bounded by MAX_USERS), and totals stay right.
+    if (this.renderedText + cost > this.maxRenderedText && shape !== this.otherShape) {
+      return this.countersOf(user, this.theOtherShape());
     }
+    counters = { shape, requests: [], costNanoUsd: 0, tokens: [0, 0, 0, 0], durationSum: 0, durationCount: 0 };
+    user.series.set(shape, counters);
+    shape.users++;
+    this.charge(user, cost);
     return counters;
+  }
+
+  private requestCountersOf(user: UserEntry, counters: SeriesCounters, operationName: string) {
+    const operation = this.operationOf(counters.shape, operationName);
+    for (const candidate of counters.requests) if (candidate.operation === operation) return candidate;
+    const created = { operation, ok: 0, error: 0 };
+    counters.requests.push(created);
+    this.charge(user, 2 * (user.userLabels.length + operation.okKey.length + LINE_OVERHEAD));
+    return created;
+  }
+
+  /** The operation's label sets and histogram in this shape; past MAX_OPERATIONS_PER_SHAPE, the OTHER operation's. */
+  private operationOf(shape: Shape, operation: string): OperationShape {
+    for (const candidate of shape.operations) if (candidate.operation === operation) return candidate;
+    const full = shape.operations.length >= MAX_OPERATIONS_PER_SHAPE - 1
+      || this.renderedText > this.maxRenderedText;
+    if (full && operation !== OTHER) return this.operationOf(shape, OTHER);
+    const created = newOperation(shape, operation);
+    shape.operations.push(created);
+    const cost = HISTOGRAM_LINES * (created.histogramLabels.length + LINE_OVERHEAD);
+    shape.textCost += cost;
+    this.renderedText += cost;
+    return created;
+  }
+
+  private charge(user: UserEntry, cost: number): void {
+    user.textCost += cost;
+    this.renderedText += cost;
+  }
+
+  private markSeen(user: UserEntry, propertyLabels: string, atMs: number): void {
+    const atSeconds = atMs / 1000;
+    const seen = user.seen.get(propertyLabels);
+    if (!seen) {
+      user.seen.set(propertyLabels, { first: atSeconds, last: atSeconds });
+      this.charge(user, 2 * (user.userLabels.length + propertyLabels.length + LINE_OVERHEAD));
+      return;
+    }
+    if (atSeconds < seen.first) seen.first = atSeconds;
+    if (atSeconds > seen.last) seen.last = atSeconds;
+  }
+
+  private theOtherShape(): Shape {
+    if (this.otherShape === undefined) {
+      const properties = Object.fromEntries(this.options.propertyLabels.map((name) => [name, OTHER]));
+      this.otherShape = this.newShape(OTHER, OTHER, properties, undefined);
+    }
+    return this.otherShape;
   }
 
   /** The shared Shape of a provider, model and property set, found through one map level per value. */
@@ -310,7 +443,7 @@ export class UsageMetrics {
     if (node !== undefined) node = node.get(model) as Map<string, unknown> | undefined;
     for (const name of this.options.propertyLabels) {
       if (node === undefined) break;
-      node = node.get(properties[name] ?? '') as Map<string, unknown> | undefined;
+      node = node.get(propertyValue(properties, name)) as Map<string, unknown> | undefined;
     }
     return (node?.get(SHAPE) as Shape | undefined) ?? this.addShape(provider, model, properties);
   }
@@ -320,23 +453,25 @@ export class UsageMetrics {
    * counted under one shape whose labels are all "__other__", so memory and /metrics stay bounded.
    */
   private addShape(provider: string, model: string, properties: Readonly<Record<string, string>>): Shape {
-    if (this.shapes.length >= MAX_SHAPES) {
-      this.otherShape ??= this.newShape(OTHER, OTHER, Object.fromEntries(this.options.propertyLabels.map((name) => [name, OTHER])));
-      return this.otherShape;
-    }
-    let node = descend(this.shapeTree, provider);
-    node = descend(node, model);
-    for (const name of this.options.propertyLabels) node = descend(node, properties[name] ?? '');
-    const shape = this.newShape(provider, model, properties);
+    if (this.shapes.length >= MAX_SHAPES || this.renderedText > this.maxRenderedText) return this.theOtherShape();
+    const path = [provider, model, ...this.options.propertyLabels.map((name) => propertyValue(properties, name))];
+    let node = this.shapeTree;
+    for (const key of path) node = descend(node, key);
+    const shape = this.newShape(provider, model, properties, path);
     node.set(SHAPE, shape);
     return shape;
   }
 
-  private newShape(provider: string, model: string, properties: Readonly<Record<string, string>>): Shape {
+  private newShape(provider: string, model: string, properties: Readonly<Record<string, string>>,
+    path: readonly string[] | undefined): Shape {
     const modelLabels = labelPair('provider', provider) + labelPair('model', model);
     let propertyLabels = '';
-    for (const name of this.options.propertyLabels) propertyLabels += labelPair(name, properties[name] ?? '');
+    for (const name of this.options.propertyLabels) propertyLabels += labelPair(name, propertyValue(properties, name));
     const shape: Shape = {
+      path,
+      lastUsedMs: 0,
+      users: 0,
+      textCost: 0,
       modelLabels,
       propertyLabels,
       perModel: modelLabels + propertyLabels,
@@ -360,36 +495,35 @@ function descend(level: Map<string, unknown>, key: string): Map<string, unknown>
   return next;
 }
 
-function operationOf(shape: Shape, operation: string): OperationShape {
-  for (const candidate of shape.operations) if (candidate.operation === operation) return candidate;
+/**
+ * A property's value by name, '' when absent. Own properties only: sets read back from JSON (the ledger's seeds)
+ * have Object.prototype, whose `constructor` or `toString` must not read as a value.
+ */
+function propertyValue(properties: Readonly<Record<string, string>>, name: string): string {
+  return Object.hasOwn(properties, name) ? properties[name]! : '';
+}
+
+/** Removes a shape's leaf from the tree, and every level it leaves empty. */
+function removeFromTree(tree: Map<string, unknown>, path: readonly string[]): void {
+  const levels: Array<Map<string, unknown>> = [tree];
+  for (const key of path) {
+    const next = levels[levels.length - 1]!.get(key) as Map<string, unknown> | undefined;
+    if (next === undefined) return;
+    levels.push(next);
+  }
+  levels[levels.length - 1]!.delete(SHAPE);
+  for (let depth = path.length; depth > 0 && levels[depth]!.size === 0; depth--) levels[depth - 1]!.delete(path[depth - 1]!);
+}
+
+function newOperation(shape: Shape, operation: string): OperationShape {
   const operationLabel = labelPair('operation', operation);
-  const created: OperationShape = {
+  return {
     operation,
     okKey: `${shape.modelLabels}${operationLabel},status="ok"${shape.propertyLabels}`,
     errorKey: `${shape.modelLabels}${operationLabel},status="error"${shape.propertyLabels}`,
     histogramLabels: `${shape.modelLabels.slice(1)}${operationLabel}${shape.propertyLabels}`,
     durations: new Histogram(DURATION_BUCKETS_SECONDS),
   };
-  shape.operations.push(created);
-  return created;
-}
-
-function requestCountersOf(counters: SeriesCounters, operation: OperationShape) {
-  for (const candidate of counters.requests) if (candidate.operation === operation) return candidate;
-  const created = { operation, ok: 0, error: 0 };
-  counters.requests.push(created);
-  return created;
-}
-
-function markSeen(user: UserEntry, propertyLabels: string, atMs: number): void {
-  const atSeconds = atMs / 1000;
-  const seen = user.seen.get(propertyLabels);
-  if (!seen) {
-    user.seen.set(propertyLabels, { first: atSeconds, last: atSeconds });
-    return;
-  }
-  if (atSeconds < seen.first) seen.first = atSeconds;
-  if (atSeconds > seen.last) seen.last = atSeconds;
 }
 
 function family(out: string[], name: string, type: string, help: string): void {
