@@ -43,12 +43,23 @@ export interface Config {
   readonly ledgerSync: 'normal' | 'full';
   /** Bearer token required on /api/* and /metrics, or '' for none. */
   readonly apiToken: string;
+  /** Bearer tokens of which /v1/traces requires one (several while tokens rotate); empty: ingest is open. */
+  readonly ingestTokens: readonly string[];
+  /** Export body bytes being received at once across all connections; a request that would pass it gets 503. */
+  readonly maxReceivingBytes: number;
+  /** An export whose body has not arrived whole this long after its headers gets 408. */
+  readonly bodyTimeoutSeconds: number;
+  /** On SIGTERM, how long requests in flight may take to finish before their sockets are closed. */
+  readonly shutdownGraceSeconds: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** The OpenTelemetry Collector's OTLP/HTTP receiver accepts bodies up to 20 MiB by default; so do we. */
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
+
+/** Largest bodies being received at once, by default: 80 MiB of buffers at the default MAX_BODY_BYTES. */
+export const DEFAULT_RECEIVING_BODIES = 4;
 
 /** Labels the per-user families already use, plus the ones Prometheus gives meaning to. */
 export const RESERVED_LABELS: ReadonlySet<string> = new Set([
@@ -94,10 +105,21 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  // Same care as API_TOKEN; a problem names the token's place in the list, never its value.
+  const ingestTokens = (env.INGEST_TOKEN ?? '').split(',').map((token) => token.trim()).filter((token) => token !== '');
+  ingestTokens.forEach((token, index) => {
+    try {
+      parseApiToken(token);
+    } catch (error) {
+      problems.push(`INGEST_TOKEN: token ${index + 1} of ${ingestTokens.length} ${(error as Error).message} (value not shown)`);
+    }
+  });
+
+  const maxBodyBytes = read('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, integer(1024, 1024 ** 3));
   const config: Config = {
     host: read('HOST', '127.0.0.1', (raw) => raw),
     port: read('PORT', 4318, integer(0, 65535)),
-    maxBodyBytes: read('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, integer(1024, 1024 ** 3)),
+    maxBodyBytes,
     // Set but empty means no property labels at all, unlike the other settings where empty means the default.
     propertyLabels: env.PROPERTY_LABELS !== undefined && env.PROPERTY_LABELS.trim() === ''
       ? []
@@ -118,7 +140,14 @@ export function loadConfig(env: Env = process.env): Config {
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
     ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'normal', oneOf(['normal', 'full'])),
     apiToken,
+    ingestTokens,
+    maxReceivingBytes: read('MAX_RECEIVING_BYTES', DEFAULT_RECEIVING_BODIES * maxBodyBytes, integer(1024, 16 * 1024 ** 3)),
+    bodyTimeoutSeconds: read('BODY_TIMEOUT_SECONDS', 30, integer(1, 3600)),
+    shutdownGraceSeconds: read('SHUTDOWN_GRACE_SECONDS', 5, integer(0, 300)),
   };
+  if (config.maxReceivingBytes < config.maxBodyBytes) {
+    problems.push(`MAX_RECEIVING_BYTES: must be at least MAX_BODY_BYTES (${config.maxBodyBytes}), or no export of the largest size could ever be received`);
+  }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }

@@ -5,11 +5,17 @@ import type { UsageMetrics } from '../sinks/metrics/usage-metrics.ts';
 import type { Logger } from '../log.ts';
 import { tracesRoute } from './traces-route.ts';
 import type { UsageLedger } from '../sinks/ledger/ledger.ts';
-import { bearerAuth } from './auth.ts';
+import { bearerAuth, ingestTokenCheck } from './auth.ts';
+import { ReceivingBudget } from './request-body.ts';
 import { usersApi } from './users-api.ts';
 
 export interface HttpServerDeps {
   readonly maxBodyBytes: number;
+  /** Export body bytes being received at once, across connections (MAX_RECEIVING_BYTES). */
+  readonly maxReceivingBytes: number;
+  readonly bodyTimeoutMs: number;
+  /** Tokens of which /v1/traces requires one (INGEST_TOKEN); none: open. */
+  readonly ingestTokens: readonly string[];
   readonly ingest: Ingest;
   readonly usageMetrics: UsageMetrics;
   readonly health: ProcessorHealth;
@@ -28,8 +34,13 @@ export function createHttpApp(deps: HttpServerDeps) {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  // Without INGEST_TOKEN /v1/traces stays open, as OTLP receivers are by default: exporters such as OpenLLMetry send
+  // "Bearer undefined" of their own, so API_TOKEN cannot guard it too. With it, the route checks its own tokens.
   app.post('/v1/traces', tracesRoute({
     maxBodyBytes: deps.maxBodyBytes,
+    receiving: new ReceivingBudget(deps.maxReceivingBytes),
+    bodyTimeoutMs: deps.bodyTimeoutMs,
+    credentialOf: ingestTokenCheck(deps.ingestTokens),
     ingest: deps.ingest,
     health: deps.health,
     log: (level, message) => deps.log(level, message),
@@ -38,7 +49,6 @@ export function createHttpApp(deps: HttpServerDeps) {
     response.status(405).set('Allow', 'POST').type('text/plain').send('use POST for OTLP exports\n');
   });
 
-  // /v1/traces stays open (see docs/ledger.md): exporters such as OpenLLMetry send "Bearer undefined" of their own.
   app.use(['/metrics', '/api'], bearerAuth(deps.apiToken));
   if (deps.ledger !== undefined) app.use('/api', usersApi({ ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel }));
 
