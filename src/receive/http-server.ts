@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { Gauge } from 'prom-client';
 import type { Ingest } from '../pipeline.ts';
 import type { ProcessorHealth } from '../sinks/metrics/processor-health.ts';
 import type { UsageMetrics } from '../sinks/metrics/usage-metrics.ts';
@@ -36,9 +37,16 @@ export function createHttpApp(deps: HttpServerDeps) {
 
   // Without INGEST_TOKEN /v1/traces stays open, as OTLP receivers are by default: exporters such as OpenLLMetry send
   // "Bearer undefined" of their own, so API_TOKEN cannot guard it too. With it, the route checks its own tokens.
+  const receiving = new ReceivingBudget(deps.maxReceivingBytes);
+  new Gauge({
+    name: 'llm_user_metrics_receiving_bytes',
+    help: 'Export body bytes held while they arrive, across connections (at most MAX_RECEIVING_BYTES).',
+    registers: [deps.health.registry],
+    collect() { this.set(receiving.held); },
+  });
   app.post('/v1/traces', tracesRoute({
     maxBodyBytes: deps.maxBodyBytes,
-    receiving: new ReceivingBudget(deps.maxReceivingBytes),
+    receiving,
     bodyTimeoutMs: deps.bodyTimeoutMs,
     credentialOf: ingestTokenCheck(deps.ingestTokens),
     ingest: deps.ingest,
