@@ -4,6 +4,7 @@
  */
 
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
+import { DEFAULT_MAX_ATTRIBUTES_PER_SPAN } from './decode/limits.ts';
 
 export type UserIdLabelMode = 'raw' | 'hash';
 
@@ -51,6 +52,8 @@ export interface Config {
   readonly bodyTimeoutSeconds: number;
   /** On SIGTERM, how long requests in flight may take to finish before their sockets are closed. */
   readonly shutdownGraceSeconds: number;
+  /** A span (or resource) with more attributes is rejected alone, before its attributes are read. */
+  readonly maxAttributesPerSpan: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -144,6 +147,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxReceivingBytes: read('MAX_RECEIVING_BYTES', DEFAULT_RECEIVING_BODIES * maxBodyBytes, integer(1024, 16 * 1024 ** 3)),
     bodyTimeoutSeconds: read('BODY_TIMEOUT_SECONDS', 30, integer(1, 3600)),
     shutdownGraceSeconds: read('SHUTDOWN_GRACE_SECONDS', 5, integer(0, 300)),
+    maxAttributesPerSpan: read('MAX_ATTRIBUTES_PER_SPAN', DEFAULT_MAX_ATTRIBUTES_PER_SPAN, integer(16, 1_000_000)),
   };
   if (config.maxReceivingBytes < config.maxBodyBytes) {
     problems.push(`MAX_RECEIVING_BYTES: must be at least MAX_BODY_BYTES (${config.maxBodyBytes}), or no export of the largest size could ever be received`);

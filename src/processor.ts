@@ -95,6 +95,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     maxBodyBytes: config.maxBodyBytes, ingest, usageMetrics, health, log,
     maxReceivingBytes: config.maxReceivingBytes,
     bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
+    maxAttributesPerSpan: config.maxAttributesPerSpan,
     ingestTokens: config.ingestTokens,
     apiToken: config.apiToken,
     ledger,

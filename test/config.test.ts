@@ -76,6 +76,7 @@ describe('the HTTP edge', () => {
     assert.equal(defaults.maxReceivingBytes, 4 * DEFAULT_MAX_BODY_BYTES);
     assert.equal(defaults.bodyTimeoutSeconds, 30);
     assert.equal(defaults.shutdownGraceSeconds, 5);
+    assert.equal(defaults.maxAttributesPerSpan, 1024);
     assert.equal(loadConfig({ MAX_BODY_BYTES: '1048576' }).maxReceivingBytes, 4 * 1048576, 'follows MAX_BODY_BYTES');
     assert.throws(() => loadConfig({ MAX_BODY_BYTES: '1048576', MAX_RECEIVING_BYTES: '1048575' }), /MAX_RECEIVING_BYTES: must be at least MAX_BODY_BYTES/);
     assert.throws(() => loadConfig({ BODY_TIMEOUT_SECONDS: '0' }), /BODY_TIMEOUT_SECONDS="0": must be between 1/);

@@ -15,6 +15,7 @@ export interface HttpServerDeps {
   /** Export body bytes being received at once, across connections (MAX_RECEIVING_BYTES). */
   readonly maxReceivingBytes: number;
   readonly bodyTimeoutMs: number;
+  readonly maxAttributesPerSpan: number;
   /** Tokens of which /v1/traces requires one (INGEST_TOKEN); none: open. */
   readonly ingestTokens: readonly string[];
   readonly ingest: Ingest;
@@ -48,6 +49,7 @@ export function createHttpApp(deps: HttpServerDeps) {
     maxBodyBytes: deps.maxBodyBytes,
     receiving,
     bodyTimeoutMs: deps.bodyTimeoutMs,
+    decodeLimits: { maxAttributesPerSpan: deps.maxAttributesPerSpan },
     credentialOf: ingestTokenCheck(deps.ingestTokens),
     ingest: deps.ingest,
     health: deps.health,

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { encodeErrorStatus, encodeExportResponse, OTLP_MEDIA_TYPES, type OtlpEncoding } from '../decode/export-response.ts';
 import { decodeJson } from '../decode/json.ts';
+import type { DecodeLimits } from '../decode/limits.ts';
 import { decodeProtobuf } from '../decode/protobuf.ts';
 import { DecodeError, type DecodedBatch } from '../decode/span.ts';
 import type { Ingest } from '../pipeline.ts';
@@ -18,6 +19,7 @@ export interface TracesRouteOptions {
   readonly maxBodyBytes: number;
   readonly receiving: ReceivingBudget;
   readonly bodyTimeoutMs: number;
+  readonly decodeLimits: DecodeLimits;
   /** The INGEST_TOKEN check of the request's Authorization header. */
   readonly credentialOf: (authorization: string | undefined) => IngestCredential;
   readonly ingest: Ingest;
@@ -50,7 +52,7 @@ export function tracesRoute(options: TracesRouteOptions) {
     try {
       const { body, wireBytes } = await readRequestBody(request, { maxBytes: options.maxBodyBytes, take: share.take, timeoutMs: options.bodyTimeoutMs });
       health.exportRequestBytes.observe(wireBytes);
-      batch = encoding === 'protobuf' ? decodeProtobuf(body) : decodeJson(body);
+      batch = encoding === 'protobuf' ? decodeProtobuf(body, options.decodeLimits) : decodeJson(body, options.decodeLimits);
     } catch (error) {
       if (error instanceof DecodeError) {
         health.decodeErrors.inc({ encoding });
