@@ -6,6 +6,7 @@
 import { MAX_LABEL_TEXT_LENGTH } from './sinks/metrics/label-text.ts';
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
 import type { CallLimits } from './sources/limits.ts';
+import { DEFAULT_MAX_ATTRIBUTES_PER_SPAN } from './decode/limits.ts';
 
 export type UserIdLabelMode = 'raw' | 'hash';
 
@@ -49,12 +50,25 @@ export interface Config {
   readonly callLimits: CallLimits;
   /** 'safe': CSV text cells that a spreadsheet would run as a formula get a leading single quote; 'raw': as stored. */
   readonly csvCells: 'safe' | 'raw';
+  /** Bearer tokens of which /v1/traces requires one (several while tokens rotate); empty: ingest is open. */
+  readonly ingestTokens: readonly string[];
+  /** Export body bytes being received at once across all connections; a request that would pass it gets 503. */
+  readonly maxReceivingBytes: number;
+  /** An export whose body has not arrived whole this long after its headers gets 408. */
+  readonly bodyTimeoutSeconds: number;
+  /** On SIGTERM, how long requests in flight may take to finish before their sockets are closed. */
+  readonly shutdownGraceSeconds: number;
+  /** A span (or resource) with more attributes is rejected alone, before its attributes are read. */
+  readonly maxAttributesPerSpan: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** The OpenTelemetry Collector's OTLP/HTTP receiver accepts bodies up to 20 MiB by default; so do we. */
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
+
+/** Largest bodies being received at once, by default: 80 MiB of buffers at the default MAX_BODY_BYTES. */
+export const DEFAULT_RECEIVING_BODIES = 4;
 
 /** Labels the per-user families already use, plus the ones Prometheus gives meaning to. */
 export const RESERVED_LABELS: ReadonlySet<string> = new Set([
@@ -103,10 +117,21 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  // Same care as API_TOKEN; a problem names the token's place in the list, never its value.
+  const ingestTokens = (env.INGEST_TOKEN ?? '').split(',').map((token) => token.trim()).filter((token) => token !== '');
+  ingestTokens.forEach((token, index) => {
+    try {
+      parseApiToken(token);
+    } catch (error) {
+      problems.push(`INGEST_TOKEN: token ${index + 1} of ${ingestTokens.length} ${(error as Error).message} (value not shown)`);
+    }
+  });
+
+  const maxBodyBytes = read('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, integer(1024, 1024 ** 3));
   const config: Config = {
     host: read('HOST', '127.0.0.1', (raw) => raw),
     port: read('PORT', 4318, integer(0, 65535)),
-    maxBodyBytes: read('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, integer(1024, 1024 ** 3)),
+    maxBodyBytes,
     // Set but empty means no property labels at all, unlike the other settings where empty means the default.
     propertyLabels: env.PROPERTY_LABELS !== undefined && env.PROPERTY_LABELS.trim() === ''
       ? []
@@ -134,7 +159,15 @@ export function loadConfig(env: Env = process.env): Config {
       maxClockSkewMs: read('MAX_CLOCK_SKEW_SECONDS', 600, integer(0, CENTURY_SECONDS)) * 1000,
     },
     csvCells: read<'safe' | 'raw'>('CSV_CELLS', 'safe', oneOf(['safe', 'raw'])),
+    ingestTokens,
+    maxReceivingBytes: read('MAX_RECEIVING_BYTES', DEFAULT_RECEIVING_BODIES * maxBodyBytes, integer(1024, 16 * 1024 ** 3)),
+    bodyTimeoutSeconds: read('BODY_TIMEOUT_SECONDS', 30, integer(1, 3600)),
+    shutdownGraceSeconds: read('SHUTDOWN_GRACE_SECONDS', 5, integer(0, 300)),
+    maxAttributesPerSpan: read('MAX_ATTRIBUTES_PER_SPAN', DEFAULT_MAX_ATTRIBUTES_PER_SPAN, integer(16, 1_000_000)),
   };
+  if (config.maxReceivingBytes < config.maxBodyBytes) {
+    problems.push(`MAX_RECEIVING_BYTES: must be at least MAX_BODY_BYTES (${config.maxBodyBytes}), or no export of the largest size could ever be received`);
+  }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }

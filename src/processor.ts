@@ -6,6 +6,7 @@ import { CallAttributor } from './attribution/attributor.ts';
 import { createCallRecorder, createPipeline } from './pipeline.ts';
 import { createPricer, loadPriceOverrides } from './pricing/index.ts';
 import { createHttpApp } from './receive/http-server.ts';
+import { gracefulClose } from './receive/graceful-close.ts';
 import { metricsSink } from './sinks/metrics/metrics-sink.ts';
 import { createProcessorHealth } from './sinks/metrics/processor-health.ts';
 import { NO_USER_ID, UsageMetrics } from './sinks/metrics/usage-metrics.ts';
@@ -18,8 +19,19 @@ import { createSpanReader } from './sources/index.ts';
 export interface RunningProcessor {
   readonly url: string;
   readonly server: Server;
-  close(): Promise<void>;
+  /**
+   * Stops promptly: requests in flight get SHUTDOWN_GRACE_SECONDS to finish, then their sockets are cut; the ledger
+   * is closed in order either way. Resolves with whether sockets had to be cut.
+   */
+  close(): Promise<{ forced: boolean }>;
 }
+
+/**
+ * Above the idle timeouts of the usual exporters' connection pools (Go's net/http, so the Collector, keeps an idle
+ * connection 90 s), so that the client, not the server, closes an idle connection: a server closing one just as the
+ * client reuses it is what makes "socket hang up" / ECONNRESET.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 95_000;
 
 /** How often idle users' series are looked for; at most a minute late past USER_TTL_SECONDS. */
 const EVICTION_INTERVAL_MS = 60_000;
@@ -83,6 +95,10 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
   attributionExpiry.unref();
   const app = createHttpApp({
     maxBodyBytes: config.maxBodyBytes, ingest, usageMetrics, health, log,
+    maxReceivingBytes: config.maxReceivingBytes,
+    bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
+    maxAttributesPerSpan: config.maxAttributesPerSpan,
+    ingestTokens: config.ingestTokens,
     apiToken: config.apiToken,
     ledger,
     metricsUserLabel: (userId) => (userId === NO_USER_ID ? userId : userLabelValue(userId, userLabel)),
@@ -92,6 +108,11 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
   });
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Above the keep-alive timeout, as Node's documentation advises, so that the wait for the next request's headers
+  // on a kept-alive connection is never cut short by the header timer.
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 5_000;
+  const closing = gracefulClose(server);
   const eviction = setInterval(() => {
     const evicted = usageMetrics.evictIdleUsers();
     if (evicted > 0) log('debug', 'removed series of idle users', { evicted });
@@ -103,15 +124,18 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
   return {
     url: `http://${host}:${port}`,
     server,
-    close: () => {
+    close: async () => {
       clearInterval(eviction);
       clearInterval(attributionExpiry);
-      // Without a ledger the waiting calls would be lost: count them now with the user found so far.
-      const flushed = ledger === undefined ? recordDecided(attributor.releaseAll(), 'waiting at stop') : Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeIdleConnections();
-      }).finally(() => flushed).finally(() => ledger?.close());
+      let forced = true;
+      try {
+        ({ forced } = await closing.close(config.shutdownGraceSeconds * 1000));
+      } finally {
+        // Without a ledger the waiting calls would be lost: count them now with the user found so far.
+        if (ledger === undefined) await recordDecided(attributor.releaseAll(), 'waiting at stop');
+        await ledger?.close();
+      }
+      return { forced };
     },
   };
 }

@@ -67,3 +67,29 @@ describe('PROPERTY_LABELS set but empty', () => {
     assert.deepEqual(loadConfig({ PROPERTY_LABELS: '' }).propertyLabels, []);
   });
 });
+
+describe('the HTTP edge', () => {
+  it('reads INGEST_TOKEN as one or more comma-separated tokens, and never quotes one in an error', () => {
+    assert.deepEqual(loadConfig({}).ingestTokens, []);
+    assert.deepEqual(loadConfig({ INGEST_TOKEN: ' first-token-0123456789 , second-token-012345678,' }).ingestTokens,
+      ['first-token-0123456789', 'second-token-012345678']);
+    assert.throws(() => loadConfig({ INGEST_TOKEN: 'good-token-0123456789,short-secret' }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /INGEST_TOKEN: token 2 of 2 must be at least 16 characters \(value not shown\)/);
+      assert.doesNotMatch(error.message, /short-secret|good-token/);
+      return true;
+    });
+    assert.throws(() => loadConfig({ INGEST_TOKEN: 'a token with spaces in it' }), /INGEST_TOKEN: token 1 of 1 may contain only/);
+  });
+
+  it('bounds the bytes being received at once, the body timeout and the shutdown grace', () => {
+    const defaults = loadConfig({});
+    assert.equal(defaults.maxReceivingBytes, 4 * DEFAULT_MAX_BODY_BYTES);
+    assert.equal(defaults.bodyTimeoutSeconds, 30);
+    assert.equal(defaults.shutdownGraceSeconds, 5);
+    assert.equal(defaults.maxAttributesPerSpan, 1024);
+    assert.equal(loadConfig({ MAX_BODY_BYTES: '1048576' }).maxReceivingBytes, 4 * 1048576, 'follows MAX_BODY_BYTES');
+    assert.throws(() => loadConfig({ MAX_BODY_BYTES: '1048576', MAX_RECEIVING_BYTES: '1048575' }), /MAX_RECEIVING_BYTES: must be at least MAX_BODY_BYTES/);
+    assert.throws(() => loadConfig({ BODY_TIMEOUT_SECONDS: '0' }), /BODY_TIMEOUT_SECONDS="0": must be between 1/);
+  });
+});

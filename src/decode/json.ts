@@ -7,6 +7,7 @@
  * `STATUS_CODE_ERROR`). Unknown keys are ignored, as the spec requires. kvlistValue and bytesValue attribute
  * values are dropped (see AttributeValue).
  */
+import { checkAttributeCount, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './limits.ts';
 import { DecodeError } from './span.ts';
 import type { AttributeValue, Attributes, DecodedBatch, DecodedSpan, RejectedSpan } from './span.ts';
 import { checkId, checkTimes, isZeroSpanId, setAttribute } from './validate.ts';
@@ -136,10 +137,12 @@ function anyValue(value: unknown, key: string): AttributeValue | undefined {
   return out;
 }
 
-function attributes(list: unknown): Record<string, AttributeValue> {
+function attributes(list: unknown, limits: DecodeLimits): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
   if (list === undefined || list === null) return out;
   if (!Array.isArray(list)) throw new SpanProblem('attributes is not an array');
+  const tooMany = checkAttributeCount(list.length, limits);
+  if (tooMany !== undefined) throw new SpanProblem(tooMany);
   for (let i = 0; i < list.length; i++) {
     const kv: unknown = list[i];
     if (!isObject(kv)) throw new SpanProblem(`attributes[${i}] is not an object`);
@@ -162,6 +165,7 @@ interface SpanGroup {
   readonly scopeName: string;
   readonly scopeVersion: string;
   readonly resource: Attributes;
+  readonly limits: DecodeLimits;
 }
 
 function decodeSpan(span: unknown, group: SpanGroup): DecodedSpan {
@@ -185,7 +189,7 @@ function decodeSpan(span: unknown, group: SpanGroup): DecodedSpan {
     endTimeMs,
     statusCode: isObject(status) ? enumValue(status['code'], STATUS_CODES, 'status.code') : 0,
     statusMessage: isObject(status) ? optionalString(status, 'message', 'status.message') : '',
-    attributes: attributes(span['attributes']),
+    attributes: attributes(span['attributes'], group.limits),
     scopeName: group.scopeName,
     scopeVersion: group.scopeVersion,
     resource: group.resource,
@@ -224,7 +228,7 @@ function bodyText(body: string | Uint8Array): string {
  * `rejected`; a body that is not JSON, or whose resource and scope structure is not the request's, throws
  * DecodeError naming the place.
  */
-export function decodeJson(body: string | Uint8Array): DecodedBatch {
+export function decodeJson(body: string | Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedBatch {
   let request: unknown;
   try {
     request = JSON.parse(bodyText(body));
@@ -241,7 +245,7 @@ export function decodeJson(body: string | Uint8Array): DecodedBatch {
     const resourceObject = objectAt(resourceSpans['resource'], `${rsPath}.resource`);
     let resource: Attributes;
     try {
-      resource = Object.freeze(attributes(resourceObject?.['attributes']));
+      resource = Object.freeze(attributes(resourceObject?.['attributes'], limits));
     } catch (error) {
       if (error instanceof SpanProblem) throw new DecodeError(`${rsPath}.resource: ${error.message}`);
       throw error;
@@ -255,6 +259,7 @@ export function decodeJson(body: string | Uint8Array): DecodedBatch {
         scopeName: stringAt(scope, 'name', `${ssPath}.scope`),
         scopeVersion: stringAt(scope, 'version', `${ssPath}.scope`),
         resource,
+        limits,
       };
       const spanList = list(scopeSpans, 'spans', 'spans', `${ssPath}.`);
       for (let i = 0; i < spanList.length; i++) {

@@ -15,6 +15,7 @@ import { ExportTraceServiceRequest } from './otlp-schema.ts';
 import { DecodeError } from './span.ts';
 import type { AttributeValue, Attributes, DecodedBatch, DecodedSpan, RejectedSpan } from './span.ts';
 import { StringCache } from './string-cache.ts';
+import { checkAttributeCount, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './limits.ts';
 import { checkId, checkTimes, isZeroSpanId, setAttribute } from './validate.ts';
 
 // The message shapes protobufjs produces with OtlpReader: field names in lowerCamelCase, absent fields at their
@@ -225,7 +226,7 @@ function nanosOrZero(time: number | object): number {
  * Decodes an OTLP ExportTraceServiceRequest in protobuf. Spans that cannot be used are listed in `rejected`; a
  * body that is not such a message throws DecodeError.
  */
-export function decodeProtobuf(body: Uint8Array): DecodedBatch {
+export function decodeProtobuf(body: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedBatch {
   let request: PbRequest;
   try {
     request = ExportTraceServiceRequest.decode(new OtlpReader(asBuffer(body))) as unknown as PbRequest;
@@ -237,6 +238,8 @@ export function decodeProtobuf(body: Uint8Array): DecodedBatch {
   const resourceSpansList = request.resourceSpans;
   for (let r = 0; r < resourceSpansList.length; r++) {
     const resourceSpans = resourceSpansList[r] as PbResourceSpans;
+    const resourceProblem = resourceSpans.resource === null ? undefined : checkAttributeCount(resourceSpans.resource.attributes.length, limits);
+    if (resourceProblem !== undefined) throw new DecodeError(`resourceSpans[${r}].resource ${resourceProblem}`);
     const resource: Attributes = Object.freeze(resourceSpans.resource === null ? {} : attributes(resourceSpans.resource.attributes));
     const scopeSpansList = resourceSpans.scopeSpans;
     for (let s = 0; s < scopeSpansList.length; s++) {
@@ -253,7 +256,8 @@ export function decodeProtobuf(body: Uint8Array): DecodedBatch {
         const endNanos = nanosOrZero(span.endTimeUnixNano);
         const problem = checkId('trace_id', traceId, 16) ?? checkId('span_id', spanId, 8)
           ?? (parentSpanId === '' || isZeroSpanId(parentSpanId) ? undefined : checkId('parent_span_id', parentSpanId, 8))
-          ?? checkTimes(startNanos, endNanos);
+          ?? checkTimes(startNanos, endNanos)
+          ?? checkAttributeCount(span.attributes.length, limits);
         if (problem !== undefined) {
           rejected.push({ reason: `resourceSpans[${r}].scopeSpans[${s}].spans[${i}]: ${problem}` });
           continue;

@@ -30,3 +30,23 @@ export function bearerTokenOf(header: string | undefined): string | undefined {
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
+
+export type IngestCredential = 'open' | 'accepted' | 'missing' | 'wrong';
+
+/**
+ * The INGEST_TOKEN check of /v1/traces: `Authorization: Bearer <token>` must carry one of the configured tokens
+ * (several while they rotate). Every configured token is compared, in constant time, whichever matches, so the
+ * timing tells neither the token nor which one matched. No tokens: ingest is open.
+ */
+export function ingestTokenCheck(tokens: readonly string[]) {
+  const expected = tokens.map(digest);
+  return function credentialOf(authorization: string | undefined): IngestCredential {
+    if (expected.length === 0) return 'open';
+    const presented = bearerTokenOf(authorization);
+    if (presented === undefined) return 'missing';
+    const offered = digest(presented);
+    let matched = false;
+    for (const token of expected) matched = timingSafeEqual(offered, token) || matched;
+    return matched ? 'accepted' : 'wrong';
+  };
+}

@@ -1,15 +1,23 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { Gauge } from 'prom-client';
 import type { Ingest } from '../pipeline.ts';
 import type { ProcessorHealth } from '../sinks/metrics/processor-health.ts';
 import type { UsageMetrics } from '../sinks/metrics/usage-metrics.ts';
 import type { Logger } from '../log.ts';
 import { tracesRoute } from './traces-route.ts';
 import type { UsageLedger } from '../sinks/ledger/ledger.ts';
-import { bearerAuth } from './auth.ts';
+import { bearerAuth, ingestTokenCheck } from './auth.ts';
+import { ReceivingBudget } from './request-body.ts';
 import { usersApi, type CsvCells } from './users-api.ts';
 
 export interface HttpServerDeps {
   readonly maxBodyBytes: number;
+  /** Export body bytes being received at once, across connections (MAX_RECEIVING_BYTES). */
+  readonly maxReceivingBytes: number;
+  readonly bodyTimeoutMs: number;
+  readonly maxAttributesPerSpan: number;
+  /** Tokens of which /v1/traces requires one (INGEST_TOKEN); none: open. */
+  readonly ingestTokens: readonly string[];
   readonly ingest: Ingest;
   readonly usageMetrics: UsageMetrics;
   readonly health: ProcessorHealth;
@@ -29,8 +37,21 @@ export function createHttpApp(deps: HttpServerDeps) {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  // Without INGEST_TOKEN /v1/traces stays open, as OTLP receivers are by default: exporters such as OpenLLMetry send
+  // "Bearer undefined" of their own, so API_TOKEN cannot guard it too. With it, the route checks its own tokens.
+  const receiving = new ReceivingBudget(deps.maxReceivingBytes);
+  new Gauge({
+    name: 'llm_user_metrics_receiving_bytes',
+    help: 'Export body bytes held while they arrive, across connections (at most MAX_RECEIVING_BYTES).',
+    registers: [deps.health.registry],
+    collect() { this.set(receiving.held); },
+  });
   app.post('/v1/traces', tracesRoute({
     maxBodyBytes: deps.maxBodyBytes,
+    receiving,
+    bodyTimeoutMs: deps.bodyTimeoutMs,
+    decodeLimits: { maxAttributesPerSpan: deps.maxAttributesPerSpan },
+    credentialOf: ingestTokenCheck(deps.ingestTokens),
     ingest: deps.ingest,
     health: deps.health,
     log: (level, message, fields) => deps.log(level, message, fields),
@@ -39,7 +60,6 @@ export function createHttpApp(deps: HttpServerDeps) {
     response.status(405).set('Allow', 'POST').type('text/plain').send('use POST for OTLP exports\n');
   });
 
-  // /v1/traces stays open (see docs/ledger.md): exporters such as OpenLLMetry send "Bearer undefined" of their own.
   app.use(['/metrics', '/api'], bearerAuth(deps.apiToken));
   if (deps.ledger !== undefined) app.use('/api', usersApi({
     ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel, csvCells: deps.csvCells ?? 'safe',

@@ -1,11 +1,13 @@
 import type { Request, Response } from 'express';
 import { encodeErrorStatus, encodeExportResponse, OTLP_MEDIA_TYPES, type OtlpEncoding } from '../decode/export-response.ts';
 import { decodeJson } from '../decode/json.ts';
+import type { DecodeLimits } from '../decode/limits.ts';
 import { decodeProtobuf } from '../decode/protobuf.ts';
 import { DecodeError, type DecodedBatch } from '../decode/span.ts';
 import type { Ingest } from '../pipeline.ts';
 import type { ProcessorHealth } from '../sinks/metrics/processor-health.ts';
-import { HttpError, readRequestBody } from './request-body.ts';
+import type { IngestCredential } from './auth.ts';
+import { HttpError, readRequestBody, type ReceivingBudget } from './request-body.ts';
 
 const CONTENT_TYPES: Readonly<Record<string, OtlpEncoding>> = {
   'application/x-protobuf': 'protobuf',
@@ -15,6 +17,11 @@ const CONTENT_TYPES: Readonly<Record<string, OtlpEncoding>> = {
 
 export interface TracesRouteOptions {
   readonly maxBodyBytes: number;
+  readonly receiving: ReceivingBudget;
+  readonly bodyTimeoutMs: number;
+  readonly decodeLimits: DecodeLimits;
+  /** The INGEST_TOKEN check of the request's Authorization header. */
+  readonly credentialOf: (authorization: string | undefined) => IngestCredential;
   readonly ingest: Ingest;
   readonly health: ProcessorHealth;
   readonly log: (level: 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -26,24 +33,39 @@ export function tracesRoute(options: TracesRouteOptions) {
   return async function handleTraces(request: Request, response: Response): Promise<void> {
     const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     const encoding = CONTENT_TYPES[mediaType];
+    // Checked before anything else is looked at: a caller without the token learns nothing but that it needs one.
+    const credential = options.credentialOf(request.headers.authorization);
+    if (credential === 'missing' || credential === 'wrong') {
+      request.resume();
+      response.set('WWW-Authenticate', 'Bearer realm="llm-user-metrics"').set('Connection', 'close');
+      return answerError(response, encoding ?? 'json', 401, credential === 'missing'
+        ? 'exports need the header "Authorization: Bearer <INGEST_TOKEN>" (OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer <token>")'
+        : 'the bearer token is not one of those configured in INGEST_TOKEN');
+    }
     if (encoding === undefined) {
       request.resume();
       return answerError(response, 'json', 415,
         `unsupported Content-Type "${mediaType}": send application/x-protobuf or application/json`);
     }
     let batch: DecodedBatch;
+    const share = options.receiving.open();
     try {
-      const { body, wireBytes } = await readRequestBody(request, options.maxBodyBytes);
+      const { body, wireBytes } = await readRequestBody(request, { maxBytes: options.maxBodyBytes, take: share.take, timeoutMs: options.bodyTimeoutMs });
       health.exportRequestBytes.observe(wireBytes);
-      batch = encoding === 'protobuf' ? decodeProtobuf(body) : decodeJson(body);
+      batch = encoding === 'protobuf' ? decodeProtobuf(body, options.decodeLimits) : decodeJson(body, options.decodeLimits);
     } catch (error) {
       if (error instanceof DecodeError) {
         health.decodeErrors.inc({ encoding });
         return answerError(response, encoding, 400, `${encoding} body does not decode as ExportTraceServiceRequest: ${error.message}`);
       }
-      if (error instanceof HttpError) return answerError(response, encoding, error.status, error.message);
-      // The client went away or the connection broke mid-body: nothing was read, so nothing is acknowledged.
-      return answerError(response, encoding, 400, `request body could not be read: ${(error as Error).message}`);
+      request.resume();
+      if (!(error instanceof HttpError)) return answerError(response, encoding, 400, `request body could not be read: ${(error as Error).message}`);
+      if (error.closeConnection) response.set('Connection', 'close');
+      if (error.retryAfterSeconds !== undefined) response.set('Retry-After', String(error.retryAfterSeconds));
+      return answerError(response, encoding, error.status, error.message);
+    } finally {
+      // The body's buffers are garbage once decoded: what stays is the batch, a fraction of their size.
+      share.release();
     }
 
     health.spansReceived.inc(batch.spans.length + batch.rejected.length);

@@ -29,6 +29,10 @@ const service = (name: string): Service => {
   assert.ok(found, `docker-compose.yml has a ${name} service`);
   return found;
 };
+/** A service's environment as `docker compose` would pass it, with `${NAME:-default}` taken from `host`. */
+const interpolated = (svc: Service, host: Record<string, string> = {}): Record<string, string> => Object.fromEntries(
+  Object.entries(svc.environment ?? {}).map(([name, value]) => [name,
+    value.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_whole, variable: string, fallback?: string) => host[variable] || (fallback ?? ''))]));
 /** `HOST:CONTAINER` or `CONTAINER` -> the container port. */
 const containerPorts = (svc: Service) => (svc.ports ?? []).map((mapping) => Number(mapping.split(':').at(-1)));
 const mountTarget = (svc: Service, source: string) => svc.volumes?.map((volume) => volume.split(':'))
@@ -85,7 +89,7 @@ describe('docker-compose.yml', () => {
 
   it("the processor's environment is valid for src/config.ts, and its port is where Prometheus and the Collector send", () => {
     const processor = service('processor');
-    const config = loadConfig(processor.environment ?? {});
+    const config = loadConfig(interpolated(processor));
     assert.equal(config.host, '0.0.0.0', 'listens beyond the container');
     assert.deepEqual(containerPorts(processor), [config.port]);
     assert.deepEqual(config.propertyLabels, ['plan', 'feature'], 'the labels the dashboards filter on');
@@ -104,6 +108,15 @@ describe('docker-compose.yml', () => {
     const exporter = traces.exporters[0]!;
     assert.match(exporter, /^otlphttp(\/|$)/);
     assert.equal(collector.exporters[exporter]?.endpoint, `http://processor:${config.port}`);
+  });
+
+  it('INGEST_TOKEN on the host closes ingest: the processor requires it and the Collector sends it', () => {
+    const token = 'a-token-from-the-host-0123';
+    assert.deepEqual(loadConfig(interpolated(service('processor'), { INGEST_TOKEN: token })).ingestTokens, [token]);
+    assert.deepEqual(loadConfig(interpolated(service('processor'))).ingestTokens, [], 'unset: open');
+    assert.equal(interpolated(service('otel-collector'), { INGEST_TOKEN: token }).INGEST_TOKEN, token);
+    const collector = readYaml<{ exporters: Record<string, { headers?: Record<string, string> }> }>('collector/config.yaml');
+    assert.equal(collector.exporters['otlphttp/llm-user-metrics']?.headers?.Authorization, 'Bearer ${env:INGEST_TOKEN}');
   });
 
   it('the Collector, Prometheus and Grafana read their config where it is mounted', () => {
