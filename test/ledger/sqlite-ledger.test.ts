@@ -10,7 +10,7 @@ import { CALL_FIELDS, encodeCall } from '../../src/sinks/ledger/ledger-protocol.
 import { UnfoldedSums } from '../../src/sinks/ledger/unfolded-sums.ts';
 import { MAX_KNOWN_SERIES } from '../../src/sinks/ledger/group-series.ts';
 import { splitRange } from '../../src/sinks/ledger/sqlite-queries.ts';
-import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
+import { USER_SORT_COLUMNS, type UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { priced } from './records.ts';
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
@@ -211,6 +211,38 @@ describe('SqliteLedger', () => {
     assert.equal(byTokens.users[0]!.userId, 'u6');
     const pastTheEnd = await ledger.users({ ...ALL_TIME, limit: 5, offset: 50 });
     assert.deepEqual(pastTheEnd, { users: [], total: 7 });
+    await ledger.close();
+  });
+
+  it('pages in two passes exactly as one pass over every user orders them, for every column, range and filter', async () => {
+    const ledger = openLedger(':memory:');
+    const calls = [];
+    const start = Date.UTC(2026, 10, 3, 20);
+    for (let index = 0; index < 40; index++) {
+      // Ties on purpose: costs and counts repeat every few users.
+      for (let call = 0; call <= index % 4; call++) {
+        calls.push(priced({
+          userId: `user-${(index * 7) % 40}`, costNanoUsd: 1000 * (index % 5), input: 10 * (index % 3), isError: call === 1,
+          endTimeMs: start + ((index * 13 + call * 5) % 60) * HOUR, properties: { plan: index % 2 === 0 ? 'pro' : 'free' },
+          durationSeconds: 0.1 * (index % 6),
+        }));
+      }
+    }
+    await ledger.commit(calls);
+    const ranges = [
+      { fromMs: undefined, toMs: undefined, properties: [] },
+      { fromMs: start + 3 * HOUR, toMs: start + 40 * HOUR, properties: [] },
+      { fromMs: start, toMs: undefined, properties: [['plan', 'pro']] as Array<[string, string]> },
+    ];
+    for (const range of ranges) {
+      for (const sort of USER_SORT_COLUMNS) {
+        for (const order of ['asc', 'desc'] as const) {
+          const every = await ledger.users({ ...range, sort, order, limit: undefined, offset: 0 });
+          const page = await ledger.users({ ...range, sort, order, limit: 7, offset: 5 });
+          assert.deepEqual(page, { users: every.users.slice(5, 12), total: every.total }, `${sort} ${order} ${JSON.stringify(range)}`);
+        }
+      }
+    }
     await ledger.close();
   });
 

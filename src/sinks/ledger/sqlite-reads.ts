@@ -2,7 +2,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { dayText } from './aggregate.ts';
 import { USER_COLUMNS, type PackedUsersPage } from './ledger-protocol.ts';
 import type { UsageFilter, UsageSums, UserDetail, UsersQuery, UserTotals } from './ledger.ts';
-import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
+import { allUsersSource, oneUserSource, SORT_SQL, sortAggregatesSql, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
 
 export type Row = Record<string, SQLInputValue>;
 
@@ -21,12 +21,47 @@ export class LedgerReads {
     this.userSpan = db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?');
   }
 
-  /** One page of users, with the number of users matching the filter. */
+  /**
+   * One page of users, with the number of users matching the filter. In two passes: the users are ordered by what
+   * the sort needs alone (sortAggregatesSql), then only the page's users are summed in full.
+   */
   users(query: UsersQuery): PackedUsersPage {
-    const pages = this.usersPages(query, Number.MAX_SAFE_INTEGER);
-    const page = pages.next();
-    pages.return(undefined);
-    return page.done === true ? { userIds: [], numbers: new Float64Array(0), total: 0 } : page.value;
+    if (query.limit === undefined) {
+      const pages = this.usersPages(query, Number.MAX_SAFE_INTEGER);
+      const page = pages.next();
+      pages.return(undefined);
+      return page.done === true ? { userIds: [], numbers: new Float64Array(0), total: 0 } : page.value;
+    }
+    const source = allUsersSource(query);
+    const aggregates = sortAggregatesSql(query.sort);
+    const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+    this.db.exec('BEGIN');
+    try {
+      const refs = (this.db.prepare(`WITH ${source.sql},
+          grouped AS (SELECT user_ref${aggregates === '' ? '' : `, ${aggregates}`} FROM src GROUP BY user_ref),
+          named AS (SELECT grouped.*, u.user_id AS user_id FROM grouped JOIN users u ON u.id = grouped.user_ref)
+        SELECT user_ref FROM named ORDER BY ${SORT_SQL[query.sort]} ${direction}, user_id ASC LIMIT ? OFFSET ?`)
+        .all(...source.params, query.limit, query.offset) as Row[]).map((row) => Number(row.user_ref));
+      const total = Number((this.db.prepare(`WITH ${source.sql} SELECT COUNT(DISTINCT user_ref) AS n FROM src`)
+        .get(...source.params) as Row).n);
+      const page = refs.length === 0 ? [] : this.totalsOf(query, refs);
+      const numbers = new Float64Array(page.length * USER_COLUMNS.length);
+      page.forEach((totals, index) => {
+        USER_COLUMNS.forEach((column, offset) => { numbers[index * USER_COLUMNS.length + offset] = totals[column]; });
+      });
+      return { userIds: page.map((totals) => totals.userId), numbers, total };
+    } finally {
+      this.db.exec('COMMIT');
+    }
+  }
+
+  /** The full totals of the users `refs` in the filter's range, in the order of `refs`. */
+  private totalsOf(filter: UsageFilter, refs: readonly number[]): UserTotals[] {
+    const source = allUsersSource(filter, refs);
+    const rows = this.db.prepare(`WITH ${source.sql}, per_user AS (SELECT user_ref, ${TOTALS_SQL} FROM src GROUP BY user_ref)
+      SELECT u.user_id AS user_id, t.* FROM per_user t JOIN users u ON u.id = t.user_ref`).all(...source.params) as Row[];
+    const byRef = new Map(rows.map((row) => [Number(row.user_ref), toUserTotals(row)]));
+    return refs.map((ref) => byRef.get(ref)!);
   }
 
   /**
