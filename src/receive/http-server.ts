@@ -62,7 +62,7 @@ export function createHttpApp(deps: HttpServerDeps) {
 
   app.use(['/metrics', '/api'], bearerAuth(deps.apiToken));
   if (deps.ledger !== undefined) app.use('/api', usersApi({
-    ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel, csvCells: deps.csvCells ?? 'safe',
+    ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel, csvCells: deps.csvCells ?? 'safe', log: deps.log,
   }));
 
   app.get('/metrics', async (_request, response) => {

@@ -59,4 +59,31 @@ describe('the checkpointer thread', () => {
     assert.equal(page.users.reduce((sum, user) => sum + user.requests, 0), 8000);
     await ledger.close();
   });
+
+  it('never holds commits back behind a long read: a RESTART checkpoint gives up on readers of the old WAL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'checkpointer-reader-'));
+    dirs.push(dir);
+    const ledger = new SqliteLedger({ dataDir: dir, dedupWindowHours: 24, synchronous: 'normal', now: () => START });
+    const wal = join(dir, 'ledger.sqlite-wal');
+    await ledger.commit(Array.from({ length: 3000 }, (_, index) => priced({ userId: `early-${index}`, endTimeMs: START - 1000 })));
+    // A CSV's cursor: its snapshot stays open, so no checkpoint can start the WAL over while it reads.
+    const pages = ledger.usersPages({ fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 }, 1000)[Symbol.asyncIterator]();
+    assert.equal((await pages.next()).value?.users.length, 1000);
+    // Past RESTART_PAST_FRAMES (16 MB) of WAL, then on for two more checkpointer rounds: every commit must be answered.
+    let round = 0;
+    const deadline = Date.now() + 60_000;
+    let grownAt: number | undefined;
+    while (grownAt === undefined || Date.now() < grownAt + 1500) {
+      assert.ok(Date.now() < deadline, 'the WAL grew past 16 MB within a minute');
+      await ledger.commit(Array.from({ length: 2000 }, (_, index) => priced({
+        userId: `flood-${round}-${index}`, endTimeMs: START - 60_000 + round * 2000 + index,
+      })));
+      round++;
+      if (grownAt === undefined && statSync(wal).size > 17_000_000) grownAt = Date.now();
+    }
+    let rest = 0;
+    for (let page = await pages.next(); page.done !== true; page = await pages.next()) rest += page.value.users.length;
+    assert.equal(rest, 2000, 'the cursor read its snapshot to the end');
+    await ledger.close();
+  });
 });

@@ -33,6 +33,12 @@ const MAX_ROUNDS = 4;
  * committed back to back), passive rounds never caught up and the WAL grew to SQLite's automatic checkpoint (128 MB).
  */
 const RESTART_PAST_FRAMES = 4096;
+/**
+ * How long a RESTART checkpoint waits for readers of the old WAL (busy timeout). It holds the write lock while it
+ * waits, so the writer's commits wait as long: a CSV of a million users reads one snapshot for 10-20 s, and with a
+ * 2 s wait the writer's own timeout ran out and exports got 503. Past it the RESTART gives up until the next round.
+ */
+const RESTART_WAIT_MS = 50;
 
 // Warnings (process.emitWarning below, and Node's own) as JSON lines on stderr, like the main thread's logs.
 routeWarnings(createLogger('warn'));
@@ -46,7 +52,7 @@ process.on('exit', () => {
 });
 // Its own connection, opened directly (this thread loads nothing else: it is a thread's worth of memory): a small
 // page cache, since a checkpoint reads the WAL's frames and writes them without keeping them.
-const db = new DatabaseSync(settings.path, { timeout: 2000 });
+const db = new DatabaseSync(settings.path, { timeout: RESTART_WAIT_MS });
 db.exec(`PRAGMA synchronous = ${settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA cache_size = -256;
   PRAGMA wal_autocheckpoint = 0;`);
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
