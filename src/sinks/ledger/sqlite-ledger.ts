@@ -174,14 +174,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 },
     });
     this.readerThread.unref();
-    this.readerThread.on('message', (reply: Reply) => {
-      const waiting = this.readerWaiting.get(reply.id);
-      if (waiting === undefined) return;
-      this.readerWaiting.delete(reply.id);
-      if (this.readerWaiting.size === 0) this.readerThread.unref();
-      if (reply.ok) waiting.resolve(reply.value as never);
-      else waiting.reject(new Error(reply.message));
-    });
+    this.readerThread.on('message', (reply: Reply) => settleReply(this.readerWaiting, reply, this.readerThread));
     this.readerThread.on('error', (error) => this.failReads(error));
     this.readerThread.on('exit', (code) => { if (this.closing === undefined) this.failReads(new Error(`exited with code ${code}`)); });
     this.worker.on('error', (error) => this.fail(error));
@@ -367,12 +360,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   }
 
   private onReply(reply: Reply): void {
-    const waiting = this.waiting.get(reply.id);
-    if (waiting === undefined) return;
-    this.waiting.delete(reply.id);
-    if (this.waiting.size === 0) this.replies.unref();
-    if (reply.ok) waiting.resolve(reply.value as never);
-    else waiting.reject(new Error(reply.message));
+    settleReply(this.waiting, reply, this.replies);
   }
 
   /** Handles now the replies the writer has sent and this thread has not received yet. */
@@ -536,6 +524,16 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     }
     return statement;
   }
+}
+
+/** Settles the request a reply answers; the port stops holding the process open once nothing waits on it. */
+function settleReply(waiting: Map<number, Waiting>, reply: Reply, port: { unref(): void }): void {
+  const request = waiting.get(reply.id);
+  if (request === undefined) return;
+  waiting.delete(reply.id);
+  if (waiting.size === 0) port.unref();
+  if (reply.ok) request.resolve(reply.value as never);
+  else request.reject(new Error(reply.message));
 }
 
 function prepareReads(db: DatabaseSync) {
