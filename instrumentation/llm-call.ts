@@ -41,7 +41,7 @@ export function safely<T>(what: string, fn: () => T, fallback: T): T {
 
 export interface CallStart {
   readonly operation: 'chat' | 'text_completion' | 'embeddings';
-  readonly provider: 'openai' | 'anthropic';
+  readonly provider: 'openai' | 'anthropic' | 'perplexity';
   readonly requestModel?: string | undefined;
   readonly serverAddress?: string | undefined;
   readonly serverPort?: number | undefined;

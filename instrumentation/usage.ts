@@ -4,6 +4,7 @@
  * beside an uncached input count, so they are added back.
  */
 import type { Attributes } from '@opentelemetry/api';
+import { CACHE_WRITE_1H_ATTRIBUTE, SEARCH_CONTEXT_SIZE_ATTRIBUTE } from '../src/wire/attributes.ts';
 import { asJson, type Json } from './json.ts';
 
 export interface TokenUsage {
@@ -11,18 +12,29 @@ export interface TokenUsage {
   readonly output?: number;
   readonly cacheRead?: number;
   readonly cacheCreation?: number;
+  /** The part of cacheCreation written to a one-hour cache (Anthropic bills it apart). */
+  readonly cacheCreation1h?: number;
   readonly reasoning?: number;
+  /** The web search tier the call used, where the provider reports it (Perplexity); it sets the request fee. */
+  readonly searchContextSize?: SearchContextSize;
+}
+
+export type SearchContextSize = 'low' | 'medium' | 'high';
+
+/** Perplexity's tiers only: anything else is left off the span rather than copied from a response into it. */
+export function searchContextSize(value: unknown): SearchContextSize | undefined {
+  return value === 'low' || value === 'medium' || value === 'high' ? value : undefined;
 }
 
 const count = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.trunc(value) : undefined;
 
-function compact(usage: { [K in keyof TokenUsage]: number | undefined }): TokenUsage {
-  const out: { -readonly [K in keyof TokenUsage]: number } = {};
-  for (const [key, value] of Object.entries(usage) as [keyof TokenUsage, number | undefined][]) {
+function compact(usage: { [K in keyof TokenUsage]: TokenUsage[K] | undefined }): TokenUsage {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(usage)) {
     if (value !== undefined) out[key] = value;
   }
-  return out;
+  return out as TokenUsage;
 }
 
 /** Chat Completions, legacy Completions and Embeddings `usage`. */
@@ -34,6 +46,7 @@ export function openaiChatUsage(usage: unknown): TokenUsage | undefined {
     output: count(u.completion_tokens),
     cacheRead: count(asJson(u.prompt_tokens_details).cached_tokens),
     reasoning: count(asJson(u.completion_tokens_details).reasoning_tokens),
+    searchContextSize: searchContextSize(u.search_context_size),
   });
 }
 
@@ -57,7 +70,12 @@ export function anthropicUsage(usage: unknown): TokenUsage | undefined {
   const cacheRead = count(u.cache_read_input_tokens);
   const cacheCreation = count(u.cache_creation_input_tokens);
   const input = uncached === undefined ? undefined : uncached + (cacheRead ?? 0) + (cacheCreation ?? 0);
-  return compact({ input, output: count(u.output_tokens), cacheRead, cacheCreation });
+  // The split by time to live; a one-hour count beyond the cache writes reported cannot be right and is left off.
+  const cacheCreation1h = count(asJson(u.cache_creation).ephemeral_1h_input_tokens);
+  return compact({
+    input, output: count(u.output_tokens), cacheRead, cacheCreation,
+    cacheCreation1h: cacheCreation1h !== undefined && cacheCreation1h <= (cacheCreation ?? 0) ? cacheCreation1h : undefined,
+  });
 }
 
 export function usageAttributes(usage: TokenUsage): Attributes {
@@ -67,5 +85,7 @@ export function usageAttributes(usage: TokenUsage): Attributes {
   if (usage.cacheRead !== undefined) attributes['gen_ai.usage.cache_read.input_tokens'] = usage.cacheRead;
   if (usage.cacheCreation !== undefined) attributes['gen_ai.usage.cache_creation.input_tokens'] = usage.cacheCreation;
   if (usage.reasoning !== undefined) attributes['gen_ai.usage.reasoning.output_tokens'] = usage.reasoning;
+  if (usage.cacheCreation1h !== undefined) attributes[CACHE_WRITE_1H_ATTRIBUTE] = usage.cacheCreation1h;
+  if (usage.searchContextSize !== undefined) attributes[SEARCH_CONTEXT_SIZE_ATTRIBUTE] = usage.searchContextSize;
   return attributes;
 }

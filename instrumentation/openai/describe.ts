@@ -2,12 +2,12 @@
  * What an openai call (4.x to 7.x) says before and after it is made: operation, request attributes, the body to
  * send, and how to read its response and its stream events.
  */
-import { USAGE_REQUESTED_ATTRIBUTE } from '../../src/wire/attributes.ts';
+import { SEARCH_CONTEXT_SIZE_ATTRIBUTE, USAGE_REQUESTED_ATTRIBUTE } from '../../src/wire/attributes.ts';
 import { asJson, str, type Json } from '../json.ts';
 import type { ResponseFields } from '../llm-call.ts';
 import { pickRequestAttributes, serverOf, type CallInput, type PreparedCall } from '../patch.ts';
 import type { EventVerdict, StreamAccumulator } from '../stainless.ts';
-import { openaiChatUsage, openaiResponsesUsage, type TokenUsage } from '../usage.ts';
+import { openaiChatUsage, openaiResponsesUsage, searchContextSize, type TokenUsage } from '../usage.ts';
 
 export type OpenAIEndpoint = 'chat' | 'responses' | 'embeddings' | 'completions';
 
@@ -20,6 +20,12 @@ const REQUEST_ATTRIBUTES: Record<OpenAIEndpoint, Record<string, string>> = {
 };
 
 const OPERATION = { chat: 'chat', responses: 'chat', embeddings: 'embeddings', completions: 'text_completion' } as const;
+
+/**
+ * OpenAI-compatible APIs the openai client is pointed at, by host: named as themselves, since the price catalogue
+ * knows their models (Perplexity's `sonar`) only under their own provider.
+ */
+const PROVIDER_BY_HOST: ReadonlyMap<string, 'perplexity'> = new Map([['api.perplexity.ai', 'perplexity']]);
 
 function finishReasons(choices: unknown): string[] {
   if (!Array.isArray(choices)) return [];
@@ -136,15 +142,19 @@ export function describeOpenAI(endpoint: OpenAIEndpoint, input: CallInput, optio
   const inject = canAskUsage && !appAskedUsage && options.injectStreamUsage;
   // A new body object: the SDK (7) decides streaming from the serialized body, and the app's object stays as it was.
   const sent = inject ? { ...b, stream_options: { ...asJson(b.stream_options), include_usage: true } } : body;
+  const server = serverOf(input.client);
+  // Perplexity's search tier as asked for; the response's `usage.search_context_size`, where sent, replaces it.
+  const askedSearchContext = searchContextSize(asJson(b.web_search_options).search_context_size);
   const start = {
     operation: OPERATION[endpoint],
-    provider: 'openai' as const,
+    provider: PROVIDER_BY_HOST.get(server.serverAddress ?? '') ?? ('openai' as const),
     requestModel: str(b.model),
-    ...serverOf(input.client),
+    ...server,
     stream,
     requestAttributes: {
       ...pickRequestAttributes(body, REQUEST_ATTRIBUTES[endpoint]),
       ...(inject ? { [USAGE_REQUESTED_ATTRIBUTE]: true } : {}),
+      ...(askedSearchContext === undefined ? {} : { [SEARCH_CONTEXT_SIZE_ATTRIBUTE]: askedSearchContext }),
     },
   };
   const fromResponse = endpoint === 'responses' ? responsesResponse : endpoint === 'embeddings' ? embeddingsResponse : chatResponse;

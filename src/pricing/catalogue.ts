@@ -16,17 +16,20 @@ export interface CatalogueModel {
 
 /**
  * Our disjoint buckets -> the catalogue's usage. The catalogue's `input_tokens` is the TOTAL input, cache reads and
- * writes included, and the cache counts are parts of it; reasoning is the part of output that was reasoning.
+ * writes included, and the cache counts are parts of it; reasoning is the part of output that was reasoning, and
+ * one-hour writes the part of cache writes kept for an hour.
  */
 export function toCatalogueUsage(tokens: TokenBuckets): Usage {
   const input = tokenCount(tokens.input);
   const cacheRead = tokenCount(tokens.cacheRead);
   const cacheWrite = tokenCount(tokens.cacheWrite);
   const output = tokenCount(tokens.output);
+  const cacheWrite1h = Math.min(tokenCount(tokens.cacheWrite1h ?? 0), cacheWrite);
   return {
     input_tokens: input + cacheRead + cacheWrite,
     cache_read_tokens: cacheRead,
     cache_write_tokens: cacheWrite,
+    ...(cacheWrite1h > 0 ? { cache_write_1h_tokens: cacheWrite1h } : {}),
     output_tokens: output,
     output_reasoning_tokens: Math.min(tokenCount(tokens.reasoning), output),
   };

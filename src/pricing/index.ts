@@ -4,3 +4,4 @@ export { loadPriceOverrides, parsePriceOverrides, PriceOverridesError, type Over
 export { CATALOGUE_PROVIDER_BY_CONVENTION_NAME, catalogueProviderFor } from './provider-map.ts';
 export { catalogueCostUsd, findCatalogueModel, toCatalogueUsage, type CatalogueModel } from './catalogue.ts';
 export { NANO_USD_PER_USD, type PricedUsage } from './priced-usage.ts';
+export { CATALOGUE_CORRECTIONS, correctedPrices, correctionFor, type CatalogueCorrection } from './corrections.ts';

@@ -1,5 +1,6 @@
 import type { UsageRecord } from '../sources/usage-record.ts';
 import { catalogueModelId, findCatalogueModel } from './catalogue.ts';
+import { correctedPrices } from './corrections.ts';
 import { compileOverrideMatchers, type OverrideMatcher, type PriceOverride } from './overrides.ts';
 import type { PricedUsage } from './priced-usage.ts';
 import { compileCatalogueRates, compileFlatRates, costNanoUsd, scaleRates, type RateCard } from './rate-card.ts';
@@ -65,7 +66,7 @@ export function createPricer(options: PricerOptions): Pricer {
       }
       return { ...record, costNanoUsd: 0, priced: false };
     }
-    const cost = record.hasUsage ? costNanoUsd(resolved.card, record.tokens, record.endTimeMs) : 0;
+    const cost = record.hasUsage ? costNanoUsd(resolved.card, record.tokens, record.endTimeMs, record.searchContextSize) : 0;
     return { ...record, costNanoUsd: cost, priced: true };
   };
 }
@@ -84,11 +85,13 @@ export function rateCardFor(matchers: readonly OverrideMatcher[], provider: stri
   return catalogue;
 }
 
+/** The catalogue's rates with our corrections (corrections.ts) applied where it lags the providers' prices. */
 function catalogueRates(provider: string, model: string): RateCard | undefined {
   const found = findCatalogueModel(provider, model);
   if (found === undefined) return undefined;
   try {
-    return compileCatalogueRates(found.prices);
+    const corrected = correctedPrices(found);
+    return compileCatalogueRates(corrected.prices, corrected.searchContextRequestFees);
   } catch {
     // A price shape this version cannot read (the catalogue's own tests keep the bundled data clear of them).
     return undefined;

@@ -5,10 +5,11 @@
  * - a cache read or write with no price of its own is charged as input;
  * - reasoning with no price of its own is charged as output;
  * - long-context tiers are chosen by the TOTAL input (cache included): a tier applies when it is exceeded;
- * - of dated or time-of-day variants, the last one that applies at the call's time wins, else the first.
+ * - of dated or time-of-day variants, the last one that applies at the call's time wins, else the first;
+ * - a one-hour cache write with no price of its own is charged as any cache write.
  */
 import type { ModelInfo, ModelPrice } from '@pydantic/genai-prices';
-import type { TokenBuckets } from '../sources/usage-record.ts';
+import type { SearchContextSize, TokenBuckets } from '../sources/usage-record.ts';
 import { tokenCount } from './catalogue.ts';
 
 /** Nano-dollars per token (per request for `perRequest`). */
@@ -17,8 +18,20 @@ export interface TokenRates {
   readonly output: number;
   readonly cacheRead: number;
   readonly cacheWrite: number;
+  /** The part of cache writes kept for an hour (Anthropic: 2x input against 1.25x for five minutes). */
+  readonly cacheWrite1h: number;
   readonly reasoning: number;
+  /** Per request when the call does not say which search tier it used (or the model has no tiers). */
   readonly perRequest: number;
+  /** Per request by the search tier the call used (Perplexity's search_context_size), where the fee depends on it. */
+  readonly perRequestBySearchContext?: Readonly<Record<SearchContextSize, number>> | undefined;
+}
+
+/** A request fee that depends on the call's search tier, in USD per thousand requests (see corrections.ts). */
+export interface SearchContextRequestFees {
+  readonly usdPerThousandRequests: Readonly<Record<SearchContextSize, number>>;
+  /** The tier a call that does not say is taken to have used: the provider's documented default. */
+  readonly assumed: SearchContextSize;
 }
 
 export interface RateTier {
@@ -50,14 +63,16 @@ const NANO_PER_REQUEST_PER_USD_PER_KREQUEST = 1_000_000;
 const SECONDS_PER_DAY = 86_400;
 
 /** The price keys whose units our usage records can fill; any other key prices usage we never report. */
-const TOKEN_PRICE_KEYS = ['input_mtok', 'output_mtok', 'cache_read_mtok', 'cache_write_mtok', 'output_reasoning_mtok', 'requests_kcount'];
+const TOKEN_PRICE_KEYS = [
+  'input_mtok', 'output_mtok', 'cache_read_mtok', 'cache_write_mtok', 'cache_write_1h_mtok', 'output_reasoning_mtok', 'requests_kcount',
+];
 
 /**
  * Compiles a catalogue model's prices. Undefined when it is billed only by units our records never carry (audio
  * hours, pages): priced from tokens it would come out silently free. A model listed with no prices at all is free
  * on purpose (`:free` tiers, moderation) and compiles to zero rates.
  */
-export function compileCatalogueRates(prices: ModelInfo['prices']): RateCard | undefined {
+export function compileCatalogueRates(prices: ModelInfo['prices'], requestFees?: SearchContextRequestFees): RateCard | undefined {
   const periods = Array.isArray(prices) ? prices.map((variant) => variant.prices) : [prices];
   const listsSomePrice = periods.some((price) => Object.values(price).some((value) => value !== undefined));
   const listsTokenPrice = periods.some((price) => TOKEN_PRICE_KEYS.some((key) => price[key] !== undefined));
@@ -65,7 +80,18 @@ export function compileCatalogueRates(prices: ModelInfo['prices']): RateCard | u
   const variants = Array.isArray(prices)
     ? prices.map((variant) => compileVariant(variant.prices, windowOf(variant.constraint)))
     : [compileVariant(prices, { kind: 'always' })];
-  return { variants };
+  return requestFees === undefined ? { variants } : withSearchContextFees({ variants }, requestFees);
+}
+
+/** Every tier of every variant takes its request fee from the call's search tier instead of one flat fee. */
+export function withSearchContextFees(card: RateCard, fees: SearchContextRequestFees): RateCard {
+  const nano = (usd: number) => usd * NANO_PER_REQUEST_PER_USD_PER_KREQUEST;
+  const bySize = Object.freeze({
+    low: nano(fees.usdPerThousandRequests.low),
+    medium: nano(fees.usdPerThousandRequests.medium),
+    high: nano(fees.usdPerThousandRequests.high),
+  });
+  return mapRates(card, (rates) => ({ ...rates, perRequest: bySize[fees.assumed], perRequestBySearchContext: bySize }));
 }
 
 /** A flat card from an operator's prices in USD per million tokens (cache prices default to the input price). */
@@ -77,11 +103,13 @@ export function compileFlatRates(usdPerMillionTokens: {
 }): RateCard {
   const input = usdPerMillionTokens.input * NANO_PER_TOKEN_PER_USD_PER_MTOK;
   const output = usdPerMillionTokens.output * NANO_PER_TOKEN_PER_USD_PER_MTOK;
+  const cacheWrite = usdPerMillionTokens.cacheWrite === undefined ? input : usdPerMillionTokens.cacheWrite * NANO_PER_TOKEN_PER_USD_PER_MTOK;
   const rates: TokenRates = {
     input,
     output,
     cacheRead: usdPerMillionTokens.cacheRead === undefined ? input : usdPerMillionTokens.cacheRead * NANO_PER_TOKEN_PER_USD_PER_MTOK,
-    cacheWrite: usdPerMillionTokens.cacheWrite === undefined ? input : usdPerMillionTokens.cacheWrite * NANO_PER_TOKEN_PER_USD_PER_MTOK,
+    cacheWrite,
+    cacheWrite1h: cacheWrite,
     reasoning: output,
     perRequest: 0,
   };
@@ -90,42 +118,55 @@ export function compileFlatRates(usdPerMillionTokens: {
 
 /** Every rate of a card times a factor (a negotiated discount off the list price). */
 export function scaleRates(card: RateCard, factor: number): RateCard {
-  const scale = (rates: TokenRates): TokenRates => ({
+  return mapRates(card, (rates) => ({
     input: rates.input * factor,
     output: rates.output * factor,
     cacheRead: rates.cacheRead * factor,
     cacheWrite: rates.cacheWrite * factor,
+    cacheWrite1h: rates.cacheWrite1h * factor,
     reasoning: rates.reasoning * factor,
     perRequest: rates.perRequest * factor,
-  });
+    perRequestBySearchContext: rates.perRequestBySearchContext === undefined ? undefined : {
+      low: rates.perRequestBySearchContext.low * factor,
+      medium: rates.perRequestBySearchContext.medium * factor,
+      high: rates.perRequestBySearchContext.high * factor,
+    },
+  }));
+}
+
+function mapRates(card: RateCard, map: (rates: TokenRates) => TokenRates): RateCard {
   return {
     variants: card.variants.map((variant) => ({
       window: variant.window,
-      tiers: variant.tiers.map((tier) => ({ aboveInputTokens: tier.aboveInputTokens, rates: scale(tier.rates) })),
+      tiers: variant.tiers.map((tier) => ({ aboveInputTokens: tier.aboveInputTokens, rates: map(tier.rates) })),
     })),
   };
 }
 
 /**
  * The cost of one call in nano-dollars: the sum over the buckets is rounded once, so no per-bucket rounding drifts.
- * `atMs` (the call's end) picks among dated and time-of-day variants.
+ * `atMs` (the call's end) picks among dated and time-of-day variants; `searchContextSize` (when the call says) picks
+ * a request fee that depends on it.
  */
-export function costNanoUsd(card: RateCard, tokens: TokenBuckets, atMs: number): number {
+export function costNanoUsd(card: RateCard, tokens: TokenBuckets, atMs: number, searchContextSize?: SearchContextSize): number {
   const variants = card.variants;
   const variant = variants.length === 1 ? variants[0]! : variantAt(variants, atMs);
   const input = tokenCount(tokens.input);
   const cacheRead = tokenCount(tokens.cacheRead);
   const cacheWrite = tokenCount(tokens.cacheWrite);
+  const cacheWrite1h = Math.min(tokenCount(tokens.cacheWrite1h ?? 0), cacheWrite);
   const output = tokenCount(tokens.output);
   const reasoning = Math.min(tokenCount(tokens.reasoning), output);
   const rates = tierFor(variant.tiers, input + cacheRead + cacheWrite);
+  const perRequest = searchContextSize === undefined ? rates.perRequest : (rates.perRequestBySearchContext?.[searchContextSize] ?? rates.perRequest);
   const nano =
     input * rates.input +
     cacheRead * rates.cacheRead +
-    cacheWrite * rates.cacheWrite +
+    (cacheWrite - cacheWrite1h) * rates.cacheWrite +
+    cacheWrite1h * rates.cacheWrite1h +
     (output - reasoning) * rates.output +
     reasoning * rates.reasoning +
-    rates.perRequest;
+    perRequest;
   return Math.round(nano);
 }
 
@@ -216,11 +257,13 @@ function ratesAbove(price: ModelPrice, aboveInputTokens: number): TokenRates {
   };
   const input = perToken('input_mtok') ?? 0;
   const output = perToken('output_mtok') ?? 0;
+  const cacheWrite = perToken('cache_write_mtok') ?? input;
   return {
     input,
     output,
     cacheRead: perToken('cache_read_mtok') ?? input,
-    cacheWrite: perToken('cache_write_mtok') ?? input,
+    cacheWrite,
+    cacheWrite1h: perToken('cache_write_1h_mtok') ?? cacheWrite,
     reasoning: perToken('output_reasoning_mtok') ?? output,
     perRequest: (usd('requests_kcount') ?? 0) * NANO_PER_REQUEST_PER_USD_PER_KREQUEST,
   };

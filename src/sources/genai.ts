@@ -21,7 +21,8 @@ import { boundedText } from '../sinks/metrics/label-text.ts';
 import { firstString, firstTokenCount, MalformedSpanError } from './attributes.ts';
 import { DEFAULT_USER_KEYS, propertiesOf, userOf } from './identity.ts';
 import { call, type Source, type SourceOptions } from './source.ts';
-import type { TokenBuckets, UsageRecord } from './usage-record.ts';
+import { SEARCH_CONTEXT_SIZES, type SearchContextSize, type TokenBuckets, type UsageRecord } from './usage-record.ts';
+import { CACHE_WRITE_1H_ATTRIBUTE, SEARCH_CONTEXT_SIZE_ATTRIBUTE } from '../wire/attributes.ts';
 
 export { DEFAULT_USER_KEYS };
 
@@ -81,8 +82,10 @@ export function genAiUsage(span: DecodedSpan, options: SourceOptions, dialect: G
     cacheRead,
     cacheWrite,
     reasoning: firstTokenCount(attributes, REASONING_KEYS) ?? 0,
+    cacheWrite1h: firstTokenCount(attributes, [CACHE_WRITE_1H_ATTRIBUTE]) ?? 0,
   });
   const ttft = attributes[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK];
+  const searchContextSize = searchContextSizeOf(attributes[SEARCH_CONTEXT_SIZE_ATTRIBUTE]);
   return {
     traceId: span.traceId,
     spanId: span.spanId,
@@ -100,7 +103,19 @@ export function genAiUsage(span: DecodedSpan, options: SourceOptions, dialect: G
     timeToFirstTokenSeconds: typeof ttft === 'number' && ttft >= 0 ? ttft : undefined,
     isError: span.statusCode === StatusCode.ERROR || attributes[ATTR_ERROR_TYPE] !== undefined,
     endTimeMs: span.endTimeMs,
+    // Only when the span says: most calls are not search-grounded, and their records keep their usual shape.
+    ...(searchContextSize === undefined ? {} : { searchContextSize }),
   };
+}
+
+/**
+ * A tier name we know, or undefined. An unknown value is not an error: the call is still counted, its request fee
+ * taken at the provider's default tier (docs/pricing.md), rather than the whole call rejected over a new tier name.
+ */
+export function searchContextSizeOf(value: unknown): SearchContextSize | undefined {
+  if (typeof value !== 'string') return undefined;
+  const size = value.trim().toLowerCase();
+  return SEARCH_CONTEXT_SIZES.find((known) => known === size);
 }
 
 export interface ConventionTokens {
@@ -111,6 +126,8 @@ export interface ConventionTokens {
   readonly cacheRead: number;
   readonly cacheWrite: number;
   readonly reasoning: number;
+  /** The part of cacheWrite written to a one-hour cache (0 when none or unknown). */
+  readonly cacheWrite1h?: number;
 }
 
 /** From totals that include their parts to disjoint buckets. Parts larger than their total mean a broken span. */
@@ -124,13 +141,20 @@ export function splitConventionTokens(counts: ConventionTokens): TokenBuckets {
     throw new MalformedSpanError(
       `reasoning tokens (${counts.reasoning}) exceed output_tokens (${counts.outputTotal})`);
   }
-  return {
+  const cacheWrite1h = counts.cacheWrite1h ?? 0;
+  if (cacheWrite1h > counts.cacheWrite) {
+    throw new MalformedSpanError(
+      `one-hour cache write tokens (${cacheWrite1h}) exceed cache write tokens (${counts.cacheWrite})`);
+  }
+  const tokens: TokenBuckets = {
     input: uncachedInput,
     output: counts.outputTotal,
     cacheRead: counts.cacheRead,
     cacheWrite: counts.cacheWrite,
     reasoning: counts.reasoning,
   };
+  // Only when there is one: records without one-hour writes keep the shape every other stage and test expects.
+  return cacheWrite1h > 0 ? { ...tokens, cacheWrite1h } : tokens;
 }
 
 /** Spans that follow the GenAI conventions and no library-specific source claimed: counted unless they wrap calls. */

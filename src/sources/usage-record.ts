@@ -27,12 +27,21 @@ export interface UsageRecord {
   readonly isError: boolean;
   /** When the call ended, in milliseconds since the Unix epoch. */
   readonly endTimeMs: number;
+  /**
+   * The web search tier a search-grounded call used (Perplexity's `search_context_size`), which sets its request
+   * fee; undefined when the span does not say (priced at the provider's documented default, see docs/pricing.md).
+   */
+  readonly searchContextSize?: SearchContextSize | undefined;
 }
+
+export type SearchContextSize = 'low' | 'medium' | 'high';
+
+export const SEARCH_CONTEXT_SIZES: readonly SearchContextSize[] = Object.freeze(['low', 'medium', 'high']);
 
 /**
  * Disjoint token counts: every token of the call is in exactly one of input, output, cacheRead and cacheWrite, so
  * that summing them counts it once and pricing charges it once. `reasoning` is not a bucket of its own: it is the
- * part of `output` that was reasoning, kept for reporting.
+ * part of `output` that was reasoning; `cacheWrite1h` likewise is the part of `cacheWrite` kept for an hour.
  */
 export interface TokenBuckets {
   /** Input tokens that were neither read from nor written to a prompt cache. */
@@ -42,6 +51,11 @@ export interface TokenBuckets {
   readonly cacheRead: number;
   readonly cacheWrite: number;
   readonly reasoning: number;
+  /**
+   * The part of `cacheWrite` written to a one-hour cache (Anthropic bills it at 2x input, a five-minute write at
+   * 1.25x); absent or 0 when none was, or the span does not say. Like `reasoning`, not a bucket of its own.
+   */
+  readonly cacheWrite1h?: number | undefined;
 }
 
 export const NO_TOKENS: TokenBuckets = Object.freeze({ input: 0, output: 0, cacheRead: 0, cacheWrite: 0, reasoning: 0 });

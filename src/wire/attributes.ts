@@ -16,3 +16,15 @@ export const USAGE_REQUESTED_ATTRIBUTE = 'llm_user_metrics.stream.usage_requeste
 
 /** `true` when a stream ended before saying it was done (break, abort, dropped unread). */
 export const STREAM_INCOMPLETE_ATTRIBUTE = 'llm_user_metrics.stream.incomplete';
+
+/**
+ * The part of `gen_ai.usage.cache_creation.input_tokens` written to a one-hour cache (Anthropic's
+ * `usage.cache_creation.ephemeral_1h_input_tokens`), which is billed at a higher rate than a five-minute write.
+ */
+export const CACHE_WRITE_1H_ATTRIBUTE = 'llm_user_metrics.usage.cache_creation.1h.input_tokens';
+
+/**
+ * The web search tier of a search-grounded call (`low`, `medium`, `high`): Perplexity's response
+ * `usage.search_context_size`, else the request's `web_search_options.search_context_size`. It sets the request fee.
+ */
+export const SEARCH_CONTEXT_SIZE_ATTRIBUTE = 'llm_user_metrics.search_context_size';

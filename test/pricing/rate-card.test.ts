@@ -20,6 +20,8 @@ const USAGE_SHAPES: readonly TokenBuckets[] = [
   tokens({ input: 1000, output: 500 }),
   tokens({ input: 1234, cacheRead: 56_789, output: 321 }),
   tokens({ input: 10, cacheWrite: 40_000, output: 7 }),
+  tokens({ input: 10, cacheWrite: 40_000, cacheWrite1h: 30_000, output: 7 }),
+  tokens({ input: 120_000, cacheWrite: 90_000, cacheWrite1h: 90_000, output: 70 }),
   tokens({ input: 3000, cacheRead: 2000, cacheWrite: 1000, output: 900, reasoning: 400 }),
   tokens({ input: 127_999, output: 1 }),
   tokens({ input: 100_000, cacheRead: 100_000, output: 2000 }),
