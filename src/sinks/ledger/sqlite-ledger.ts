@@ -8,14 +8,14 @@ import type { UsageRecord } from '../../sources/usage-record.ts';
 import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
 import { canonicalProperties, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
 import {
-  CALL_FIELDS, encodeCall, unpackUsersPage,
-  type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type Reply, type SeriesTuple,
-  type WorkerSettings,
+  CALL_FIELDS, encodeCall, HEALTH_REPORT_ID, unpackUsersPage,
+  type Envelope, type GroupAnswer, type GroupItem, type HealthReport, type LedgerAnswers, type LedgerRequest, type Reply,
+  type SeriesTuple, type WorkerSettings,
 } from './ledger-protocol.ts';
 import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
-  LedgerClosedError,
-  type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UserDetail, type UsersPage, type UsersQuery,
+  LedgerClosedError, LedgerUnavailableError,
+  type LedgerHealth, type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UserDetail, type UsersPage, type UsersQuery,
 } from './ledger.ts';
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from './sqlite-open.ts';
 import { oneUserSource, SUMS_SQL } from './sqlite-queries.ts';
@@ -39,6 +39,8 @@ export interface SqliteLedgerOptions {
   readonly now?: () => number;
   /** Rows per slice of a fold (tests make it small to watch a fold midway); default 1,000. */
   readonly foldSliceRows?: number;
+  /** Told when the ledger fails (a failing disk, the writer thread gone) and when it recovers. */
+  readonly onHealthChange?: (health: LedgerHealth) => void;
 }
 
 /** The worker's module beside this one: .ts when Node runs the sources, .js in the compiled package. */
@@ -86,7 +88,12 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private legacyUntilMs: number;
   private nextRequestId = 1;
   private readonly waiting = new Map<number, Waiting>();
-  private failure: Error | undefined;
+  /** The writer thread is gone: nothing is recorded until a restart. */
+  private failure: LedgerUnavailableError | undefined;
+  /** The writer's latest HealthReport: failed while the disk fails, until its probe succeeds. */
+  private writerHealth: LedgerHealth = { ok: true };
+  private failedAtMs = 0;
+  private readonly onHealthChange: ((health: LedgerHealth) => void) | undefined;
   private queue: QueuedWork[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   /**
@@ -115,6 +122,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
 
   constructor(options: SqliteLedgerOptions) {
     this.now = options.now ?? Date.now;
+    this.onHealthChange = options.onHealthChange;
     this.dedupWindowMs = options.dedupWindowHours * MS_PER_HOUR;
     let dir = options.dataDir;
     if (dir === ':memory:') {
@@ -180,11 +188,29 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   }
 
   users(query: UsersQuery): Promise<UsersPage> {
+    const unavailable = this.unavailable();
+    if (unavailable !== undefined) return Promise.reject(unavailable);
     return this.request({ op: 'users', nowMs: this.now(), query }).then(unpackUsersPage);
   }
 
   user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined> {
+    const unavailable = this.unavailable();
+    if (unavailable !== undefined) return Promise.reject(unavailable);
     return this.request({ op: 'user', nowMs: this.now(), userId, filter });
+  }
+
+  health(): LedgerHealth {
+    if (this.failure !== undefined) return { ok: false, error: this.failure.message, sinceMs: this.failedAtMs };
+    return this.writerHealth;
+  }
+
+  /** The error to refuse work with while the ledger is failed; undefined when it takes writes. */
+  private unavailable(): LedgerUnavailableError | undefined {
+    if (this.failure !== undefined) return this.failure;
+    const health = this.writerHealth;
+    if (health.ok) return undefined;
+    return new LedgerUnavailableError(`the ledger is failing since ${new Date(health.sinceMs).toISOString()} (${health.error}); ` +
+      'nothing is recorded until the disk takes writes again');
   }
 
   /**
@@ -303,13 +329,19 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     }
   }
 
-  private onReply(reply: Reply): void {
+  private onReply(message: Reply | HealthReport): void {
+    if (message.id === HEALTH_REPORT_ID) {
+      this.writerHealth = (message as HealthReport).health;
+      this.onHealthChange?.(this.health());
+      return;
+    }
+    const reply = message as Reply;
     const waiting = this.waiting.get(reply.id);
     if (waiting === undefined) return;
     this.waiting.delete(reply.id);
     if (this.waiting.size === 0) this.replies.unref();
     if (reply.ok) waiting.resolve(reply.value as never);
-    else waiting.reject(new Error(reply.message));
+    else waiting.reject(reply.unavailable ? new LedgerUnavailableError(reply.message) : new Error(reply.message));
   }
 
   /** Handles now the replies the writer has sent and this thread has not received yet. */
@@ -321,7 +353,11 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
 
   /** The writer thread is gone: what waits for it fails (exports get 503), and so does everything after. */
   private fail(error: Error): void {
-    this.failure ??= new Error(`the ledger's writer thread stopped: ${error.message}`, { cause: error });
+    if (this.failure === undefined) {
+      this.failure = new LedgerUnavailableError(`the ledger's writer thread stopped (${error.message}); restart the processor`, { cause: error });
+      this.failedAtMs = this.now();
+      this.onHealthChange?.(this.health());
+    }
     const waiting = [...this.waiting.values()];
     this.waiting.clear();
     this.replies.unref();
@@ -335,6 +371,12 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     const work = this.queue;
     this.queue = [];
     if (work.length === 0) return;
+    // Refused here while the writer says the disk fails: it would refuse them too, a round trip later.
+    const unavailable = this.unavailable();
+    if (unavailable !== undefined) {
+      for (const item of work) item.reject(unavailable);
+      return;
+    }
     const nowMs = this.now();
     let callCount = 0;
     for (const item of work) if (item.kind === 'commit') callCount += item.records.length;
@@ -381,7 +423,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       reject: (error: Error) => {
         // The group may not have reached the writer, with series lines it carried for the first time.
         this.seriesNumbering.forgetAll();
-        const failure = new Error(`ledger commit failed: ${error.message}`, { cause: error });
+        const failure = error instanceof LedgerUnavailableError ? error : new Error(`ledger commit failed: ${error.message}`, { cause: error });
         for (const item of work) item.reject(failure);
         finish();
       },
