@@ -116,7 +116,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: read('DATA_DIR', './data', (raw) => raw),
     ledger: read<'sqlite' | 'off'>('LEDGER', 'sqlite', oneOf(['sqlite', 'off'])),
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
-    ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'normal', oneOf(['normal', 'full'])),
+    ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'full', oneOf(['normal', 'full'])),
     apiToken,
   };
   if (problems.length > 0) {
