@@ -141,6 +141,10 @@ async function httpRound(setup: Setup, cold: readonly Uint8Array[], warm: readon
       latencies: warmPass.latencies,
     };
     return { cold: coldPass, warm: warmPass, warmWithFold, foldMs };
+  } catch (error) {
+    // A processor that stopped answering says why in its own output.
+    console.error(`${setup} processor (exit ${processor.child.exitCode ?? processor.child.signalCode ?? 'none'}):\n${processor.output().slice(-4000)}`);
+    throw error;
   } finally {
     await processor.stop();
     rmSync(dataDir, { recursive: true, force: true });
