@@ -134,6 +134,25 @@ function fillUp(path: string): void {
 
 describe('a failing disk stops acknowledgements (default LEDGER_SYNC)', { skip: MOUNT_UNAVAILABLE }, () => {
   const cleanups: Array<() => void> = [];
+
+  /** A fresh ext4 file system on a loop device, unmounted after the tests; undefined (and `t` skipped) if impossible. */
+  function mountExt4(t: TestContext): { image: string; mountPoint: string } | undefined {
+    const dir = mkdtempSync(join(tmpdir(), 'disk-ext4-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const image = join(dir, 'ext4.img');
+    const mountPoint = join(dir, 'mnt');
+    mkdirSync(mountPoint);
+    try {
+      run('truncate', ['-s', '96M', image]);
+      run('mkfs.ext4', ['-q', '-F', image]);
+      run('mount', ['-o', 'loop,errors=remount-ro', image, mountPoint]);
+    } catch (error) {
+      t.skip(`no loop-mounted ext4 here (truncate, mkfs.ext4, mount -o loop): ${(error as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+    cleanups.push(() => run('umount', ['-l', mountPoint]));
+    return { image, mountPoint };
+  }
   let processor: RunningProcessor | undefined;
   after(async () => {
     await processor?.stop('SIGKILL');
@@ -181,20 +200,9 @@ describe('a failing disk stops acknowledgements (default LEDGER_SYNC)', { skip: 
   });
 
   it('an ext4 that turns read-only on an I/O error: 503 from then on, and nothing acknowledged lost', async (t: TestContext) => {
-    const dir = mkdtempSync(join(tmpdir(), 'disk-ro-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const image = join(dir, 'ext4.img');
-    const mountPoint = join(dir, 'mnt');
-    mkdirSync(mountPoint);
-    try {
-      run('truncate', ['-s', '96M', image]);
-      run('mkfs.ext4', ['-q', '-F', image]);
-      run('mount', ['-o', 'loop,errors=remount-ro', image, mountPoint]);
-    } catch (error) {
-      t.skip(`no loop-mounted ext4 here (truncate, mkfs.ext4, mount -o loop): ${(error as Error).message.split('\n')[0]}`);
-      return;
-    }
-    cleanups.push(() => run('umount', ['-l', mountPoint]));
+    const ext4 = mountExt4(t);
+    if (ext4 === undefined) return;
+    const { image, mountPoint } = ext4;
     // ext4's own fault injection: an error as a failing disk causes one, after which errors=remount-ro makes the
     // file system read-only under the open files (a plain `mount -o remount,ro` is refused while files are open).
     const device = basename(run('findmnt', ['-n', '-o', 'SOURCE', mountPoint]).trim());
@@ -226,6 +234,47 @@ describe('a failing disk stops acknowledgements (default LEDGER_SYNC)', { skip: 
     const refused = sent.refused.splice(0);
     assert.ok((await send(processor.url, refused, sent)).every((answer) => answer === 200));
     assert.equal(await ledgerCalls(processor.url), sent.acknowledged.length * SPANS_PER_EXPORT);
+    await processor.stop();
+    processor = undefined;
+  });
+
+  it('write errors on the ledger\'s files (made immutable): 503 meanwhile, 200 again once they are lifted, without a restart', async (t: TestContext) => {
+    const ext4 = mountExt4(t);
+    if (ext4 === undefined) return;
+    const dataDir = join(ext4.mountPoint, 'data');
+    processor = await startProcessor({ DATA_DIR: dataDir });
+    const sent: Sent = { acknowledged: [], refused: [] };
+    assert.deepEqual(await send(processor.url, [newExport(0), newExport(1)], sent), [200, 200]);
+    // ext4 refuses every write to an immutable file, through descriptors opened before too (EPERM): SQLite sees
+    // "disk I/O error" on the WAL (commits) and on the database file (checkpoints).
+    const files = ['ledger.sqlite', 'ledger.sqlite-wal'].map((name) => join(dataDir, name));
+    const lift = () => run('chattr', ['-i', ...files]);
+    cleanups.push(lift);
+    try {
+      run('chattr', ['+i', ...files]);
+    } catch (error) {
+      t.skip(`chattr +i is not possible here: ${(error as Error).message.split('\n')[0]}`);
+      return;
+    }
+    let index = await sendUntilRefused(processor.url, sent, 2, () => {});
+    await assertFailing(processor.url, sent, index);
+    index += 3;
+    const health = JSON.parse((await status(processor.url, '/healthz')).body) as { ledger: { error: string } };
+    assert.match(health.ledger.error, /I\/O error|not permitted/i);
+
+    lift();
+    await waitForHealthy(processor.url);
+    assert.deepEqual(await send(processor.url, [newExport(index), newExport(index + 1)], sent), [200, 200],
+      'exports are acknowledged again without a restart');
+    assert.equal(await ledgerCalls(processor.url), sent.acknowledged.length * SPANS_PER_EXPORT);
+    const refused = sent.refused.splice(0);
+    assert.ok((await send(processor.url, refused, sent)).every((answer) => answer === 200));
+    const total = sent.acknowledged.length * SPANS_PER_EXPORT;
+    assert.equal(await ledgerCalls(processor.url), total);
+
+    await processor.stop();
+    processor = await startProcessor({ DATA_DIR: dataDir });
+    assert.equal(await ledgerCalls(processor.url), total, 'the same after a restart');
     await processor.stop();
     processor = undefined;
   });

@@ -34,7 +34,7 @@ function startCheckpointer(): Checkpointer {
   // Taken synchronously before each commit (takeFailure); the listener tells an idle writer (and /healthz).
   failures.port1.on('message', (failure: CheckpointFailure) => {
     if (writer === undefined) return;
-    writer.checkpointFailed(failure.error, lastNowMs);
+    writer.checkpointFailed(failure.error);
     reportHealth(writer.health);
   });
   failures.port1.unref();

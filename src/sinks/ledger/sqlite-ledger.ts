@@ -355,7 +355,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private fail(error: Error): void {
     if (this.failure === undefined) {
       this.failure = new LedgerUnavailableError(`the ledger's writer thread stopped (${error.message}); restart the processor`, { cause: error });
-      this.failedAtMs = this.now();
+      this.failedAtMs = Date.now();
       this.onHealthChange?.(this.health());
     }
     const waiting = [...this.waiting.values()];

@@ -134,7 +134,7 @@ export class LedgerWriter {
     const { nowMs, calls, items } = request;
     // Lines are learnt even when the group is refused, as when its commit fails: the sender may not send them again.
     this.unfolded.learn(request.series, request.seriesNumbers, request.seriesReset);
-    this.assertWritable(nowMs);
+    this.assertWritable();
     const fresh = new Uint8Array(calls.length / CALL_FIELDS);
     const parked: number[][] = [];
     let logged = false;
@@ -154,7 +154,7 @@ export class LedgerWriter {
       this.db.exec('COMMIT');
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
-      this.markFailed(`a group commit failed: ${describe(error)}`, nowMs);
+      this.markFailed(`a group commit failed: ${describe(error)}`);
       try { this.loadParkedKeys(); } catch { /* read again by the next group */ }
       this.olderEnd = undefined;
       throw error;
@@ -183,7 +183,7 @@ export class LedgerWriter {
    */
   maintain(nowMs: number): boolean {
     this.settleGroup();
-    this.takeCheckpointFailure(nowMs);
+    this.takeCheckpointFailure();
     // No folds on a failing disk: the log keeps every call, and the fold resumes once the probe has succeeded.
     if (this.failure !== undefined || nowMs < this.foldRetryAtMs) return false;
     if (!this.fold.inProgress) {
@@ -197,7 +197,7 @@ export class LedgerWriter {
       try {
         this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
       } catch (error) {
-        this.markFailed(`a checkpoint failed: ${describe(error)}`, nowMs);
+        this.markFailed(`a checkpoint failed: ${describe(error)}`);
         throw error;
       }
     }
@@ -246,30 +246,31 @@ export class LedgerWriter {
   }
 
   /** A failed checkpoint (the checkpointer thread's) fails the ledger like a failed commit. */
-  checkpointFailed(error: string, nowMs: number): void {
-    this.markFailed(error, nowMs);
+  checkpointFailed(error: string): void {
+    this.markFailed(error);
   }
 
   /** Takes what the checkpointer reported and has not been handled yet, synchronously. */
-  private takeCheckpointFailure(nowMs: number): void {
+  private takeCheckpointFailure(): void {
     const reported = this.checkpointer?.takeFailure();
-    if (reported !== undefined) this.markFailed(reported, nowMs);
+    if (reported !== undefined) this.markFailed(reported);
   }
 
-  private markFailed(error: string, nowMs: number): void {
-    this.failure ??= { error, sinceMs: nowMs };
+  /** The first failure is kept (later ones are its consequences); its time is the wall clock's, for /healthz. */
+  private markFailed(error: string): void {
+    this.failure ??= { error, sinceMs: Date.now() };
   }
 
   /** Throws LedgerUnavailableError while the ledger is failed: nothing is written (or read) until the probe succeeds. */
-  private assertWritable(nowMs: number): void {
-    this.takeCheckpointFailure(nowMs);
+  private assertWritable(): void {
+    this.takeCheckpointFailure();
     if (this.failure !== undefined) {
       throw new LedgerUnavailableError(`the ledger is failing (${this.failure.error}); nothing is recorded until the disk takes writes again`);
     }
   }
 
   users(query: UsersQuery, nowMs: number): PackedUsersPage {
-    this.assertWritable(nowMs);
+    this.assertWritable();
     this.foldNow(nowMs);
     const source = allUsersSource(query);
     const perUser = `WITH ${source.sql}, per_user AS (SELECT user_ref, ${TOTALS_SQL} FROM src GROUP BY user_ref)
@@ -300,7 +301,7 @@ export class LedgerWriter {
   }
 
   user(userId: string, filter: UsageFilter, nowMs: number): UserDetail | undefined {
-    this.assertWritable(nowMs);
+    this.assertWritable();
     this.foldNow(nowMs);
     const span = userSpanOf(this.statements.userSpan, userId);
     if (span === undefined) return undefined;
@@ -327,7 +328,10 @@ export class LedgerWriter {
 
   /** Folds what is logged (so that the next start has nothing to fold) and closes. */
   close(nowMs: number): void {
-    try { this.foldNow(nowMs); } catch { /* the log is folded at the next start instead */ }
+    // On a failing disk the fold is left to the next start, which folds the log before anything else.
+    if (this.failure === undefined) {
+      try { this.foldNow(nowMs); } catch { /* the log is folded at the next start instead */ }
+    }
     this.checkpointer?.close();
     this.db.close();
   }
@@ -528,7 +532,7 @@ export class LedgerWriter {
       // otherwise be retried after every commit; ids handed out inside the failed transaction no longer exist.
       this.fold.forget();
       this.foldRetryAtMs = nowMs + FOLD_AFTER_MS;
-      this.markFailed(`a fold failed: ${describe(error)}`, nowMs);
+      this.markFailed(`a fold failed: ${describe(error)}`);
       throw error;
     }
     this.fold.confirm();
