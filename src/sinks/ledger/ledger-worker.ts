@@ -76,6 +76,8 @@ try {
   writer = new LedgerWriter(settings, settings.nowMs, startCheckpointer());
 } catch (error) {
   openFailure = `cannot open the ledger ${settings.path} for writing: ${(error as Error).message}`;
+  // Every request is refused from now on: /healthz says so too.
+  replies.postMessage({ id: HEALTH_REPORT_ID, health: { ok: false, error: openFailure, sinceMs: Date.now() } } satisfies HealthReport);
 }
 
 function handle(request: LedgerRequest, ledger: LedgerWriter): { value: unknown; transfer: ArrayBuffer[] } {
