@@ -1,6 +1,6 @@
 /**
  * The ledger's cost and size.
- *   node bench/ledger.ts [--rounds 3] [--exports 1800] [--in-flight 4] [--spans 1000000] [--users 10000] [--days 30]
+ *   node bench/ledger.ts [--rounds 3] [--exports 1800] [--in-flight 4] [--sync full] [--spans 1000000] [--users 10000] [--days 30]
  * 1. Ingest through the real processor over HTTP (fixture exports of 512 spans from 1,000 users, official protobuf
  *    bytes), LEDGER=off and LEDGER=sqlite alternated in each round, each a fresh processor in its own process:
  *    - cold: the first `exports` exports, every user and series new to the processor;
@@ -11,7 +11,8 @@
  *    processor that has run a while; a pass of 600 (about 3 s) holds one fold, written after the pass has ended.
  *    Spans/s (wall), the processor's CPU per 1,000 spans by thread (Linux /proc) and the client's, medians over
  *    rounds, and the on/off ratios. The client (otlp-client.ts: node:http, kept-alive connections) shares the
- *    machine's cores with the processor, as a Collector on the same host would.
+ *    machine's cores with the processor, as a Collector on the same host would. `--sync normal,full` runs a
+ *    LEDGER=sqlite processor per LEDGER_SYNC mode in each round, side by side (default: the processor's default).
  * 2. The ledger alone, in process: 1,000,000 priced calls across 10,000 users spread over `days` days, committed in
  *    exports of 512; calls/s and the size of the database on disk.
  */
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     exports: { type: 'string', default: '1800' },
     'in-flight': { type: 'string', default: '4' },
+    sync: { type: 'string', default: 'full' },
     spans: { type: 'string', default: '1000000' },
     users: { type: 'string', default: '10000' },
     days: { type: 'string', default: '30' },
@@ -43,6 +45,11 @@ const SPANS = Number(values.spans);
 const USERS = Number(values.users);
 const DAYS = Number(values.days);
 const SPANS_PER_EXPORT = 512;
+const SYNC_MODES = values.sync.split(',').map((mode) => mode.trim());
+for (const mode of SYNC_MODES) if (mode !== 'normal' && mode !== 'full') throw new Error(`--sync ${mode}: use normal, full or both`);
+/** 'off', then one LEDGER=sqlite setup per LEDGER_SYNC mode. */
+type Setup = 'off' | `sqlite-${string}`;
+const SETUPS: readonly Setup[] = ['off', ...SYNC_MODES.map((mode) => `sqlite-${mode}` as const)];
 
 /** CPU milliseconds by thread name of a process (Linux); empty where /proc is missing. */
 function threadCpuMs(pid: number): Map<string, number> {
@@ -105,9 +112,13 @@ interface Round {
   foldMs: number;
 }
 
-async function httpRound(ledger: 'off' | 'sqlite', cold: readonly Uint8Array[], warm: readonly Uint8Array[]): Promise<Round> {
+async function httpRound(setup: Setup, cold: readonly Uint8Array[], warm: readonly Uint8Array[]): Promise<Round> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-ledger-'));
-  const processor = await startProcessor({ LEDGER: ledger, DATA_DIR: dataDir, LOG_LEVEL: 'error', MAX_USERS: '100000' });
+  const ledger = setup === 'off' ? 'off' : 'sqlite';
+  const processor = await startProcessor({
+    LEDGER: ledger, DATA_DIR: dataDir, LOG_LEVEL: 'error', MAX_USERS: '100000',
+    ...(setup === 'off' ? {} : { LEDGER_SYNC: setup.slice('sqlite-'.length) }),
+  });
   try {
     const coldPass = await sendAll(processor, cold);
     const pid = processor.child.pid!;
@@ -130,6 +141,10 @@ async function httpRound(ledger: 'off' | 'sqlite', cold: readonly Uint8Array[], 
       latencies: warmPass.latencies,
     };
     return { cold: coldPass, warm: warmPass, warmWithFold, foldMs };
+  } catch (error) {
+    // A processor that stopped answering says why in its own output.
+    console.error(`${setup} processor (exit ${processor.child.exitCode ?? processor.child.signalCode ?? 'none'}):\n${processor.output().slice(-4000)}`);
+    throw error;
   } finally {
     await processor.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -217,38 +232,43 @@ async function main(): Promise<void> {
   })));
   const cold = bodiesFrom(1, 0);
   const warm = bodiesFrom(1_000_001, EXPORTS);
-  const rounds: Record<'off' | 'sqlite', Round[]> = { off: [], sqlite: [] };
+  const rounds = new Map<Setup, Round[]>(SETUPS.map((setup) => [setup, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const ledger of ['off', 'sqlite'] as const) rounds[ledger].push(await httpRound(ledger, cold, warm));
+    for (const setup of SETUPS) rounds.get(setup)!.push(await httpRound(setup, cold, warm));
   }
-  const rate = (ledger: 'off' | 'sqlite', pass: 'cold' | 'warm' | 'warmWithFold') => median(rounds[ledger].map((round) => round[pass].spansPerSecond));
+  const of = (setup: Setup) => rounds.get(setup)!;
+  const rate = (setup: Setup, pass: 'cold' | 'warm' | 'warmWithFold') => median(of(setup).map((round) => round[pass].spansPerSecond));
   console.log('HTTP ingest (spans/s, wall, median; processor CPU ms per 1,000 spans by thread, and the client\'s):');
-  console.log('| pass | LEDGER=off spans/s | LEDGER=sqlite spans/s | on/off | CPU off | CPU on | client CPU off / on |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| pass | LEDGER_SYNC | LEDGER=off spans/s | LEDGER=sqlite spans/s | on/off | CPU off | CPU on | client CPU off / on |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const [pass, label] of [['cold', 'cold (new users)'], ['warm', 'warm (known users)'], ['warmWithFold', 'warm, fold included']] as const) {
     const offPass = pass === 'warmWithFold' ? 'warm' : pass;
     const off = rate('off', offPass);
-    const on = rate('sqlite', pass);
-    const clientCpu = (ledger: 'off' | 'sqlite', which: typeof pass) => median(rounds[ledger].map((round) => round[which].clientCpu)).toFixed(1);
-    console.log(`| ${label} | ${Math.round(off).toLocaleString('en')} | ${Math.round(on).toLocaleString('en')} | ${(on / off).toFixed(2)} | ` +
-      `${cpuText(rounds.off.map((round) => round[offPass]))} | ${cpuText(rounds.sqlite.map((round) => round[pass]))} | ` +
-      `${clientCpu('off', offPass)} / ${clientCpu('sqlite', pass)} |`);
+    const clientCpu = (setup: Setup, which: typeof pass) => median(of(setup).map((round) => round[which].clientCpu)).toFixed(1);
+    for (const setup of SETUPS.slice(1)) {
+      const on = rate(setup, pass);
+      console.log(`| ${label} | ${setup.slice('sqlite-'.length)} | ${Math.round(off).toLocaleString('en')} | ${Math.round(on).toLocaleString('en')} | ` +
+        `${(on / off).toFixed(2)} | ${cpuText(of('off').map((round) => round[offPass]))} | ${cpuText(of(setup).map((round) => round[pass]))} | ` +
+        `${clientCpu('off', offPass)} / ${clientCpu(setup, pass)} |`);
+    }
   }
   console.log('Time from sending an export to its answer, ms, p50 / p99 / max over all rounds\' exports:');
-  console.log('| pass | LEDGER=off | LEDGER=sqlite |');
-  console.log('|---|---|---|');
-  for (const [pass, label] of [['cold', 'cold'], ['warm', 'warm']] as const) {
-    const [off, on] = (['off', 'sqlite'] as const).map((ledger) => latencyText(rounds[ledger].map((round) => round[pass])));
-    console.log(`| ${label} | ${off} | ${on} |`);
+  console.log(`| pass | ${SETUPS.map((setup) => (setup === 'off' ? 'LEDGER=off' : `LEDGER_SYNC=${setup.slice('sqlite-'.length)}`)).join(' | ')} |`);
+  console.log(`|---|${SETUPS.map(() => '---|').join('')}`);
+  for (const pass of ['cold', 'warm'] as const) {
+    console.log(`| ${pass} | ${SETUPS.map((setup) => latencyText(of(setup).map((round) => round[pass]))).join(' | ')} |`);
   }
-  console.log(`fold after the warm pass (${(EXPORTS * SPANS_PER_EXPORT).toLocaleString('en')} calls): ${median(rounds.sqlite.map((round) => round.foldMs)).toFixed(0)} ms (median)`);
-  console.log(`rounds (spans/s, off/on): cold ${rounds.off.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')} / ${rounds.sqlite.map((r) => Math.round(r.cold.spansPerSecond)).join(' ')}; ` +
-    `warm ${rounds.off.map((r) => Math.round(r.warm.spansPerSecond)).join(' ')} / ${rounds.sqlite.map((r) => Math.round(r.warm.spansPerSecond)).join(' ')}`);
+  for (const setup of SETUPS.slice(1)) {
+    console.log(`fold after the warm pass (${(EXPORTS * SPANS_PER_EXPORT).toLocaleString('en')} calls), LEDGER_SYNC=${setup.slice('sqlite-'.length)}: ` +
+      `${median(of(setup).map((round) => round.foldMs)).toFixed(0)} ms (median)`);
+  }
+  const perRound = (pass: 'cold' | 'warm') => SETUPS.map((setup) => `${setup} ${of(setup).map((r) => Math.round(r[pass].spansPerSecond)).join(' ')}`).join('; ');
+  console.log(`rounds (spans/s): cold: ${perRound('cold')}; warm: ${perRound('warm')}`);
 
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-ledger-size-'));
   try {
     const calls = pricedCalls(SPANS, USERS, DAYS, 42);
-    const ledger = new SqliteLedger({ dataDir, dedupWindowHours: 24, synchronous: 'normal' });
+    const ledger = new SqliteLedger({ dataDir, dedupWindowHours: 24, synchronous: SYNC_MODES[0] as 'normal' | 'full' });
     const started = performance.now();
     const inFlight: Array<Promise<unknown>> = [];
     for (let offset = 0; offset < calls.length; offset += 512) {
@@ -266,7 +286,7 @@ async function main(): Promise<void> {
     const queryMs = performance.now() - queryStarted;
     const beforeClose = directoryBytes(dataDir);
     await ledger.close();
-    console.log(`ledger alone: ${SPANS.toLocaleString('en')} calls, ${USERS.toLocaleString('en')} users, over ${DAYS} days, exports of 512:`);
+    console.log(`ledger alone (LEDGER_SYNC=${SYNC_MODES[0]}): ${SPANS.toLocaleString('en')} calls, ${USERS.toLocaleString('en')} users, over ${DAYS} days, exports of 512:`);
     console.log(`  ${Math.round(SPANS / seconds).toLocaleString('en')} calls/s committed (${seconds.toFixed(1)} s)`);
     console.log(`  on disk: ${(beforeClose / 1e6).toFixed(1)} MB with WAL, ${(directoryBytes(dataDir) / 1e6).toFixed(1)} MB after close (checkpointed); dedup keys for every call included (all within the window)`);
     console.log(`  GET /api/users for one month (${page.total} users, top 100 by cost): ${queryMs.toFixed(0)} ms; ` +

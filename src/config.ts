@@ -150,7 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: read('DATA_DIR', './data', (raw) => raw),
     ledger: read<'sqlite' | 'off'>('LEDGER', 'sqlite', oneOf(['sqlite', 'off'])),
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
-    ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'normal', oneOf(['normal', 'full'])),
+    ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'full', oneOf(['normal', 'full'])),
     apiToken,
     callLimits: {
       maxTokensPerCall: read('MAX_TOKENS_PER_CALL', 100_000_000, integer(1, Number.MAX_SAFE_INTEGER)),

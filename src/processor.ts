@@ -43,7 +43,10 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     overrides,
     onUnpriced: (provider, model) => log('warn', 'no price known for model; its calls count at cost 0 in llm_unpriced_requests_total', { provider, model }),
   });
-  const ledger = openLedger(config);
+  const ledger = openLedger(config, (health) => {
+    if (health.ok) log('info', 'usage ledger recovered: a probe wrote and synced; exports are acknowledged again');
+    else log('error', 'usage ledger failing: exports get 503 and nothing is recorded until a probe write succeeds', { error: health.error });
+  });
   const userLabel = { mode: config.userIdLabel, salt: config.userIdHashSalt } as const;
   const usageMetrics = new UsageMetrics({
     propertyLabels: config.propertyLabels,

@@ -75,6 +75,18 @@ export function createHttpApp(deps: HttpServerDeps) {
   });
 
   app.get('/healthz', (_request, response) => {
+    const ledger = deps.ledger?.health();
+    if (ledger !== undefined && !ledger.ok) {
+      // A failing ledger acknowledges nothing: not ready, so that a load balancer sends exports elsewhere meanwhile.
+      response.status(503).type('application/json').send({
+        status: 'unavailable',
+        ledger: {
+          status: 'failing', error: ledger.error, since: new Date(ledger.sinceMs).toISOString(),
+          ...(ledger.probeError === undefined ? {} : { probeError: ledger.probeError }),
+        },
+      });
+      return;
+    }
     response.type('application/json').send({ status: 'ok' });
   });
 

@@ -5,6 +5,7 @@ import type { DecodeLimits } from '../decode/limits.ts';
 import { decodeProtobuf } from '../decode/protobuf.ts';
 import { DecodeError, type DecodedBatch } from '../decode/span.ts';
 import type { Ingest } from '../pipeline.ts';
+import { LedgerUnavailableError } from '../sinks/ledger/ledger.ts';
 import type { ProcessorHealth } from '../sinks/metrics/processor-health.ts';
 import type { IngestCredential } from './auth.ts';
 import { HttpError, readRequestBody, type ReceivingBudget } from './request-body.ts';
@@ -76,8 +77,11 @@ export function tracesRoute(options: TracesRouteOptions) {
     try {
       result = await ingesting;
     } catch (error) {
-      // Nothing of this export was acknowledged: 503 makes OTLP exporters retry it later.
-      options.log('error', 'export could not be recorded', { error: (error as Error).stack ?? String(error) });
+      // Nothing of this export was acknowledged: 503 makes OTLP exporters retry it later. A failing ledger is logged
+      // once when it fails (processor.ts), not once per export it refuses.
+      if (!(error instanceof LedgerUnavailableError)) {
+        options.log('error', 'export could not be recorded', { error: (error as Error).stack ?? String(error) });
+      }
       return answerError(response, encoding, 503, 'the export could not be recorded; retry later');
     }
     health.llmCalls.inc(result.llmCalls);

@@ -1,9 +1,9 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import { NANO_USD_PER_USD } from '../pricing/priced-usage.ts';
 import { boundedText } from '../sinks/metrics/label-text.ts';
 import {
-  USER_SORT_COLUMNS,
+  LedgerUnavailableError, USER_SORT_COLUMNS,
   type UsageFilter, type UsageLedger, type UsageSums, type UserSortColumn, type UsersQuery, type UserTotals,
 } from '../sinks/ledger/ledger.ts';
 
@@ -60,6 +60,11 @@ export function usersApi(options: UsersApiOptions): Router {
       byModel: detail.byModel.map(({ provider, model, ...sums }) => ({ provider, model, ...sumsJson(sums) })),
       byProperty: detail.byProperty.map(({ name, value, ...sums }) => ({ name, value, ...sumsJson(sums) })),
     });
+  });
+  router.use((error: Error, _request: Request, response: Response, next: NextFunction) => {
+    if (!(error instanceof LedgerUnavailableError) || response.headersSent) return next(error);
+    // The ledger recovers by itself once the disk takes writes again (it probes every second).
+    response.status(503).set('Retry-After', '1').type('application/json').send({ error: error.message });
   });
   return router;
 }

@@ -1,4 +1,6 @@
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
+import type { GroupSeriesNumbering } from '../../src/sinks/ledger/group-series.ts';
+import { CALL_FIELDS, encodeCall, type GroupRequest } from '../../src/sinks/ledger/ledger-protocol.ts';
 import { NO_TOKENS } from '../../src/sources/usage-record.ts';
 
 let nextSpan = 1;
@@ -25,5 +27,17 @@ export function priced(overrides: Partial<PricedUsage> & { input?: number; outpu
     costNanoUsd: 45_000,
     priced: true,
     ...rest,
+  };
+}
+
+/** The group commit the main thread (SqliteLedger) sends the writer for `records`, as one export's calls. */
+export function groupRequestOf(numbering: GroupSeriesNumbering, records: readonly PricedUsage[], nowMs: number): GroupRequest {
+  numbering.begin();
+  const calls = new Float64Array(records.length * CALL_FIELDS);
+  records.forEach((record, index) => encodeCall(calls, index, record, numbering.indexOf(record)));
+  const series = numbering.end();
+  return {
+    op: 'group', nowMs, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls,
+    legacyKeys: undefined, items: [{ kind: 'commit', start: 0, end: records.length }],
   };
 }

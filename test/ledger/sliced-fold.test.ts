@@ -8,14 +8,13 @@ import { DatabaseSync } from 'node:sqlite';
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
 import { GroupSeriesNumbering } from '../../src/sinks/ledger/group-series.ts';
 import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
-import { CALL_FIELDS, encodeCall, type GroupRequest } from '../../src/sinks/ledger/ledger-protocol.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { openConnection, prepareDatabase } from '../../src/sinks/ledger/sqlite-open.ts';
 import { LedgerFold } from '../../src/sinks/ledger/sqlite-fold.ts';
 import { LedgerReads } from '../../src/sinks/ledger/sqlite-reads.ts';
 import { LedgerWriter, type Checkpointer } from '../../src/sinks/ledger/sqlite-writer.ts';
 import { UnfoldedSums } from '../../src/sinks/ledger/unfolded-sums.ts';
-import { priced } from './records.ts';
+import { groupRequestOf, priced } from './records.ts';
 
 const ALL_TIME: UsersQuery = { fromMs: undefined, toMs: undefined, properties: [], sort: 'userId', order: 'asc', limit: undefined, offset: 0 };
 const START = Date.UTC(2026, 10, 26, 12);
@@ -185,7 +184,7 @@ describe('folds written a slice at a time', () => {
     for (let group = 0; group < groups; group++) {
       // Every call a user never seen before, as in a flood of new users: one new series each.
       const records = Array.from({ length: groupSize }, (_, index) => priced({ userId: `flood-${group}-${index}`, costNanoUsd: 3 }));
-      writer.group(groupRequestOf(numbering, records));
+      writer.group(groupRequestOf(numbering, records, START));
       // As the writer thread does: one slice after each group.
       writer.maintain(START);
       mostGathered = Math.max(mostGathered, writer.unfoldedEntries);
@@ -202,20 +201,9 @@ describe('folds written a slice at a time', () => {
 });
 
 /** The group commit the main thread sends for `records`, their series numbered by `numbering`. */
-function groupRequestOf(numbering: GroupSeriesNumbering, records: readonly PricedUsage[]): GroupRequest {
-  numbering.begin();
-  const calls = new Float64Array(records.length * CALL_FIELDS);
-  records.forEach((record, index) => encodeCall(calls, index, record, numbering.indexOf(record)));
-  const series = numbering.end();
-  return {
-    op: 'group', nowMs: START, series: series.text, seriesNumbers: series.numbers, seriesReset: series.reset, calls,
-    legacyKeys: undefined, items: [{ kind: 'commit', start: 0, end: records.length }],
-  };
-}
-
 /** The sums a writer would hold after committing `records` in one group. */
 function sumsOf(records: readonly PricedUsage[]): UnfoldedSums {
-  const group = groupRequestOf(new GroupSeriesNumbering(), records);
+  const group = groupRequestOf(new GroupSeriesNumbering(), records, START);
   const sums = new UnfoldedSums();
   sums.learn(group.series, group.seriesNumbers, group.seriesReset);
   sums.add(group.seriesNumbers, group.calls, new Uint8Array(records.length).fill(1));
@@ -287,9 +275,9 @@ describe('checkpoints after a fold', () => {
     it(running ? 'are left to a running checkpointer thread' : 'are the writer\'s own once its checkpointer thread has stopped', () => {
       const { db, path } = freshDatabase();
       db.close();
-      const checkpointer: Checkpointer = { running, close() {} };
+      const checkpointer: Checkpointer = { running, close() {}, takeFailure: () => undefined };
       const writer = new LedgerWriter({ path, dedupWindowMs: 24 * 3_600_000, synchronous: 'normal' }, START, checkpointer);
-      writer.group(groupRequestOf(new GroupSeriesNumbering(), callsOfEveryUser()));
+      writer.group(groupRequestOf(new GroupSeriesNumbering(), callsOfEveryUser(), START));
       const before = statSync(path).size;
       // 10 s later a fold is due; it runs to its end, a step per call.
       while (writer.maintain(START + 10_000)) { /* the next step */ }

@@ -1,6 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createLogger, routeWarnings } from '../../log.ts';
+import type { CheckpointFailure } from './ledger-protocol.ts';
 
 /**
  * The ledger's checkpointer thread: copies the pages the writer appended to the WAL back into the database file, on
@@ -15,6 +16,12 @@ export interface CheckpointerSettings {
   readonly synchronous: 'normal' | 'full';
   /** Set to 1 (and notified) once this thread has closed its connection. */
   readonly closed: Int32Array;
+  /**
+   * Where each failed checkpoint is told (CheckpointFailure), on a port of its own so that the writer can take the
+   * reports synchronously before it commits: a checkpoint that cannot write or sync the database file means the
+   * disk is failing, and no export may be acknowledged until the writer's probe succeeds.
+   */
+  readonly failures: MessagePort;
 }
 
 /**
@@ -71,8 +78,10 @@ function checkpoint(): void {
     failing = false;
   } catch (error) {
     // The writer's own automatic checkpoint still bounds the WAL; a failed copy is tried again next time.
-    if (!failing) process.emitWarning(`ledger checkpoint failed: ${(error as Error).message}`);
+    const message = `ledger checkpoint failed: ${(error as Error).message}`;
+    if (!failing) process.emitWarning(message);
     failing = true;
+    settings.failures.postMessage({ error: message } satisfies CheckpointFailure);
   }
 }
 
@@ -84,6 +93,7 @@ port.on('message', (message: 'close') => {
   try { db.close(); } finally {
     Atomics.store(settings.closed, 0, 1);
     Atomics.notify(settings.closed, 0);
+    settings.failures.close();
     port.close();
   }
 });

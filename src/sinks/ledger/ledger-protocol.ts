@@ -1,7 +1,7 @@
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { durationMicros, spanIdHash } from './aggregate.ts';
-import type { UsageFilter, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
+import type { LedgerHealth, UsageFilter, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 
 /**
  * The messages between SqliteLedger (main thread) and its writer thread (ledger-worker.ts). A group commit travels
@@ -168,7 +168,24 @@ export type ReaderEnvelope = { readonly id: number; readonly request: ReaderRequ
 
 export type Reply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
-  | { readonly id: number; readonly ok: false; readonly message: string };
+  /** `unavailable`: the ledger was failed when the request ended (LedgerUnavailableError on the main thread). */
+  | { readonly id: number; readonly ok: false; readonly message: string; readonly unavailable: boolean };
+
+/**
+ * Sent by the writer on the replies port whenever the ledger's health changes, before the reply to the request that
+ * changed it: the main thread answers /healthz and refuses work from it without asking the writer.
+ */
+export interface HealthReport {
+  readonly id: typeof HEALTH_REPORT_ID;
+  readonly health: LedgerHealth;
+}
+/** Request ids start at 1. */
+export const HEALTH_REPORT_ID = 0;
+
+/** What the checkpointer thread tells the writer after a checkpoint failed. */
+export interface CheckpointFailure {
+  readonly error: string;
+}
 
 /** What the worker needs to open the ledger (the main thread has created or upgraded the schema already). */
 export interface WorkerSettings {

@@ -1,6 +1,9 @@
-import { parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, parentPort, receiveMessageOnPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
 import type { CheckpointerSettings } from './ledger-checkpointer.ts';
-import type { Envelope, LedgerRequest, Reply, WorkerSettings } from './ledger-protocol.ts';
+import {
+  HEALTH_REPORT_ID, type CheckpointFailure, type Envelope, type HealthReport, type LedgerRequest, type Reply, type WorkerSettings,
+} from './ledger-protocol.ts';
+import type { LedgerHealth } from './ledger.ts';
 import { LedgerWriter, type Checkpointer } from './sqlite-writer.ts';
 import { createLogger, routeWarnings } from '../../log.ts';
 
@@ -22,12 +25,26 @@ const CHECKPOINTER_URL = new URL(`./ledger-checkpointer${import.meta.url.endsWit
   import.meta.url);
 /** How long close() waits for the checkpointer to close its connection. */
 const CHECKPOINTER_CLOSE_MS = 10_000;
+/**
+ * How often a failed ledger probes the disk (LedgerWriter.probe): exports get 503 meanwhile, and exporters retry
+ * after a second or more, so a shorter interval would recover little sooner.
+ */
+export const PROBE_EVERY_MS = 1000;
 
 /** Starts the checkpointer thread (ledger-checkpointer.ts); close() returns once it has closed its connection. */
 function startCheckpointer(): Checkpointer {
   const closed = new Int32Array(new SharedArrayBuffer(4));
+  const failures = new MessageChannel();
+  // Taken synchronously before each commit (takeFailure); the listener tells an idle writer (and /healthz).
+  failures.port1.on('message', (failure: CheckpointFailure) => {
+    if (writer === undefined) return;
+    writer.checkpointFailed(failure.error);
+    reportHealth(writer.health);
+  });
+  failures.port1.unref();
   const thread = new Worker(CHECKPOINTER_URL, {
-    workerData: { path: settings.path, synchronous: settings.synchronous, closed } satisfies CheckpointerSettings,
+    workerData: { path: settings.path, synchronous: settings.synchronous, closed, failures: failures.port2 } satisfies CheckpointerSettings,
+    transferList: [failures.port2],
     // Its heap holds ~11 MB once loaded (this module, compiled), and stays there.
     resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 },
   });
@@ -42,9 +59,17 @@ function startCheckpointer(): Checkpointer {
       return running;
     },
     close() {
+      failures.port1.close();
       if (!running) return;
       thread.postMessage('close');
       Atomics.wait(closed, 0, 0, CHECKPOINTER_CLOSE_MS);
+    },
+    takeFailure() {
+      let latest: string | undefined;
+      for (let report = receiveMessageOnPort(failures.port1); report !== undefined; report = receiveMessageOnPort(failures.port1)) {
+        latest = (report.message as CheckpointFailure).error;
+      }
+      return latest;
     },
   };
 }
@@ -55,6 +80,8 @@ try {
   writer = new LedgerWriter(settings, settings.nowMs, startCheckpointer());
 } catch (error) {
   openFailure = `cannot open the ledger ${settings.path} for writing: ${(error as Error).message}`;
+  // Every request is refused from now on: /healthz says so too.
+  replies.postMessage({ id: HEALTH_REPORT_ID, health: { ok: false, error: openFailure, sinceMs: Date.now() } } satisfies HealthReport);
 }
 
 function handle(request: LedgerRequest, ledger: LedgerWriter): { value: unknown; transfer: ArrayBuffer[] } {
@@ -79,19 +106,23 @@ port.on('message', ({ id, request }: Envelope) => {
   let reply: Reply;
   let transfer: ArrayBuffer[] = [];
   if (writer === undefined) {
-    reply = { id, ok: false, message: openFailure ?? 'the ledger is closed' };
+    reply = { id, ok: false, message: openFailure ?? 'the ledger is closed', unavailable: openFailure !== undefined };
   } else {
+    const ledger = writer;
     try {
-      const handled = handle(request, writer);
+      const handled = handle(request, ledger);
       reply = { id, ok: true, value: handled.value };
       transfer = handled.transfer;
     } catch (error) {
-      reply = { id, ok: false, message: (error as Error).message };
+      reply = { id, ok: false, message: (error as Error).message, unavailable: !ledger.health.ok };
     }
+    // Before the reply: the main thread knows the ledger failed by the time it answers the export 503.
+    if (request.op !== 'close') reportHealth(ledger.health);
   }
   replies.postMessage(reply, transfer);
   // Closing the ports lets the thread end once the answer is out.
   if (request.op === 'close') {
+    clearInterval(probing);
     replies.close();
     port.close();
   }
@@ -110,6 +141,35 @@ port.on('message', ({ id, request }: Envelope) => {
 /** The clock of the latest group (the main thread's: tests move it). */
 let lastNowMs = 0;
 let continuation: NodeJS.Immediate | undefined;
+let reportedHealth: LedgerHealth = { ok: true };
+let probing: NodeJS.Timeout | undefined;
+
+/**
+ * Tells the main thread when the ledger fails or recovers (and when the error of a failed one changes); while it is
+ * failed, probes the disk every PROBE_EVERY_MS.
+ */
+function reportHealth(health: LedgerHealth): void {
+  const changed = health.ok !== reportedHealth.ok ||
+    (!health.ok && !reportedHealth.ok && (health.error !== reportedHealth.error || health.probeError !== reportedHealth.probeError));
+  if (!changed) return;
+  reportedHealth = health;
+  replies.postMessage({ id: HEALTH_REPORT_ID, health } satisfies HealthReport);
+  if (!health.ok) {
+    probing ??= setInterval(probe, PROBE_EVERY_MS);
+  } else if (probing !== undefined) {
+    clearInterval(probing);
+    probing = undefined;
+  }
+}
+
+function probe(): void {
+  if (writer === undefined) {
+    clearInterval(probing);
+    return;
+  }
+  if (writer.probe()) continuation ??= setImmediate(runMaintenance);
+  reportHealth(writer.health);
+}
 
 function runMaintenance(): void {
   continuation = undefined;
@@ -130,5 +190,6 @@ function maintain(): void {
     // The log stays committed; the next fold (or the next start) takes it.
     process.emitWarning(`ledger fold failed: ${(error as Error).message}`);
   }
+  reportHealth(writer.health);
   if (more) continuation ??= setImmediate(runMaintenance);
 }

@@ -30,9 +30,19 @@ export interface UsageLedger {
   usersPages(query: UsersQuery, pageRows: number): AsyncIterable<UsersPage>;
   /** One user's totals, daily series and splits; undefined when the ledger has never seen the user. */
   user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined>;
+  /**
+   * Whether the ledger takes writes. Failed after any write, commit, checkpoint or sync that failed, until a probe
+   * that writes and syncs succeeds: meanwhile commits, parks and reads reject with LedgerUnavailableError.
+   */
+  health(): LedgerHealth;
   /** Commits what is queued, then closes. */
   close(): Promise<void>;
 }
+
+export type LedgerHealth =
+  | { readonly ok: true }
+  /** `error`: what failed first; `probeError`: why the latest probe failed, once one has. */
+  | { readonly ok: false; readonly error: string; readonly sinceMs: number; readonly probeError?: string };
 
 /**
  * What a ledger in this process can offer the Prometheus metrics so that their per-user counters continue from the
@@ -125,4 +135,9 @@ export interface UserDetail {
 
 export class LedgerClosedError extends Error {
   override name = 'LedgerClosedError';
+}
+
+/** The ledger cannot take writes now (a failing disk, a writer thread gone): nothing was recorded; retry later. */
+export class LedgerUnavailableError extends Error {
+  override name = 'LedgerUnavailableError';
 }

@@ -8,14 +8,14 @@ import type { UsageRecord } from '../../sources/usage-record.ts';
 import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
 import { canonicalProperties, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
 import {
-  CALL_FIELDS, encodeCall, unpackUsersPage,
-  type Envelope, type GroupAnswer, type GroupItem, type LedgerAnswers, type LedgerRequest, type ReaderAnswers,
-  type ReaderEnvelope, type ReaderRequest, type Reply, type SeriesTuple, type WorkerSettings,
+  CALL_FIELDS, encodeCall, HEALTH_REPORT_ID, unpackUsersPage,
+  type Envelope, type GroupAnswer, type GroupItem, type HealthReport, type LedgerAnswers, type LedgerRequest,
+  type ReaderAnswers, type ReaderEnvelope, type ReaderRequest, type Reply, type SeriesTuple, type WorkerSettings,
 } from './ledger-protocol.ts';
 import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
-  LedgerClosedError,
-  type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UserDetail, type UsersPage, type UsersQuery,
+  LedgerClosedError, LedgerUnavailableError,
+  type LedgerHealth, type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UserDetail, type UsersPage, type UsersQuery,
 } from './ledger.ts';
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from './sqlite-open.ts';
 import { oneUserSource, SUMS_SQL } from './sqlite-queries.ts';
@@ -39,6 +39,8 @@ export interface SqliteLedgerOptions {
   readonly now?: () => number;
   /** Rows per slice of a fold (tests make it small to watch a fold midway); default 1,000. */
   readonly foldSliceRows?: number;
+  /** Told when the ledger fails (a failing disk, the writer thread gone) and when it recovers. */
+  readonly onHealthChange?: (health: LedgerHealth) => void;
 }
 
 /** The worker's module beside this one: .ts when Node runs the sources, .js in the compiled package. */
@@ -91,8 +93,14 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private legacyUntilMs: number;
   private nextRequestId = 1;
   private readonly waiting = new Map<number, Waiting>();
-  private failure: Error | undefined;
-  private readFailure: Error | undefined;
+  /** The writer thread is gone: nothing is recorded until a restart. */
+  private failure: LedgerUnavailableError | undefined;
+  /** The writer's latest HealthReport: failed while the disk fails, until its probe succeeds. */
+  private writerHealth: LedgerHealth = { ok: true };
+  private failedAtMs = 0;
+  private readonly onHealthChange: ((health: LedgerHealth) => void) | undefined;
+  /** The reader thread is gone: the users API answers 503 until a restart; commits go on. */
+  private readFailure: LedgerUnavailableError | undefined;
   private queue: QueuedWork[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   /**
@@ -121,6 +129,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
 
   constructor(options: SqliteLedgerOptions) {
     this.now = options.now ?? Date.now;
+    this.onHealthChange = options.onHealthChange;
     this.dedupWindowMs = options.dedupWindowHours * MS_PER_HOUR;
     let dir = options.dataDir;
     if (dir === ':memory:') {
@@ -194,16 +203,19 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   }
 
   async users(query: UsersQuery): Promise<UsersPage> {
+    this.assertReadable();
     await this.request({ op: 'fold', nowMs: this.now() });
     return unpackUsersPage(await this.read({ op: 'users', query }));
   }
 
   async user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined> {
+    this.assertReadable();
     await this.request({ op: 'fold', nowMs: this.now() });
     return this.read({ op: 'user', userId, filter });
   }
 
   async *usersPages(query: UsersQuery, pageRows: number): AsyncGenerator<UsersPage, void, undefined> {
+    this.assertReadable();
     await this.request({ op: 'fold', nowMs: this.now() });
     const cursor = this.nextCursor++;
     await this.read({ op: 'openCursor', cursor, query, pageRows });
@@ -221,6 +233,26 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       // A reader that stopped early (the client went away) ends the cursor's snapshot.
       if (!done) await this.read({ op: 'closeCursor', cursor }).catch(() => undefined);
     }
+  }
+
+  health(): LedgerHealth {
+    if (this.failure !== undefined) return { ok: false, error: this.failure.message, sinceMs: this.failedAtMs };
+    return this.writerHealth;
+  }
+
+  /** The error to refuse work with while the ledger is failed; undefined when it takes writes. */
+  /** Throws while reads cannot be answered: the ledger is failing, or the reader thread is gone (503 either way). */
+  private assertReadable(): void {
+    const unavailable = this.unavailable() ?? this.readFailure;
+    if (unavailable !== undefined) throw unavailable;
+  }
+
+  private unavailable(): LedgerUnavailableError | undefined {
+    if (this.failure !== undefined) return this.failure;
+    const health = this.writerHealth;
+    if (health.ok) return undefined;
+    return new LedgerUnavailableError(`the ledger is failing since ${new Date(health.sinceMs).toISOString()} (${health.error}); ` +
+      'nothing is recorded until the disk takes writes again');
   }
 
   /**
@@ -332,7 +364,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
 
   /** The reader thread is gone: reads fail (the users API answers 503); commits go on. */
   private failReads(error: Error): void {
-    this.readFailure ??= new Error(`the ledger's reader thread stopped: ${error.message}`, { cause: error });
+    this.readFailure ??= new LedgerUnavailableError(`the ledger's reader thread stopped: ${error.message}`, { cause: error });
     const waiting = [...this.readerWaiting.values()];
     this.readerWaiting.clear();
     for (const each of waiting) each.reject(this.readFailure);
@@ -359,8 +391,13 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     }
   }
 
-  private onReply(reply: Reply): void {
-    settleReply(this.waiting, reply, this.replies);
+  private onReply(message: Reply | HealthReport): void {
+    if (message.id === HEALTH_REPORT_ID) {
+      this.writerHealth = (message as HealthReport).health;
+      this.onHealthChange?.(this.health());
+      return;
+    }
+    settleReply(this.waiting, message as Reply, this.replies);
   }
 
   /** Handles now the replies the writer has sent and this thread has not received yet. */
@@ -372,7 +409,11 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
 
   /** The writer thread is gone: what waits for it fails (exports get 503), and so does everything after. */
   private fail(error: Error): void {
-    this.failure ??= new Error(`the ledger's writer thread stopped: ${error.message}`, { cause: error });
+    if (this.failure === undefined) {
+      this.failure = new LedgerUnavailableError(`the ledger's writer thread stopped (${error.message}); restart the processor`, { cause: error });
+      this.failedAtMs = Date.now();
+      this.onHealthChange?.(this.health());
+    }
     const waiting = [...this.waiting.values()];
     this.waiting.clear();
     this.replies.unref();
@@ -386,6 +427,12 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     const work = this.queue;
     this.queue = [];
     if (work.length === 0) return;
+    // Refused here while the writer says the disk fails: it would refuse them too, a round trip later.
+    const unavailable = this.unavailable();
+    if (unavailable !== undefined) {
+      for (const item of work) item.reject(unavailable);
+      return;
+    }
     const nowMs = this.now();
     let callCount = 0;
     for (const item of work) if (item.kind === 'commit') callCount += item.records.length;
@@ -432,7 +479,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       reject: (error: Error) => {
         // The group may not have reached the writer, with series lines it carried for the first time.
         this.seriesNumbering.forgetAll();
-        const failure = new Error(`ledger commit failed: ${error.message}`, { cause: error });
+        const failure = error instanceof LedgerUnavailableError ? error : new Error(`ledger commit failed: ${error.message}`, { cause: error });
         for (const item of work) item.reject(failure);
         finish();
       },
@@ -533,7 +580,7 @@ function settleReply(waiting: Map<number, Waiting>, reply: Reply, port: { unref(
   waiting.delete(reply.id);
   if (waiting.size === 0) port.unref();
   if (reply.ok) request.resolve(reply.value as never);
-  else request.reject(new Error(reply.message));
+  else request.reject(reply.unavailable === true ? new LedgerUnavailableError(reply.message) : new Error(reply.message));
 }
 
 function prepareReads(db: DatabaseSync) {

@@ -1,8 +1,10 @@
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { dayText, legacySpanKey, spanIdentity, spanIdentityText } from './aggregate.ts';
 import { CALL, CALL_FIELDS, USER_COLUMNS, type GroupAnswer, type GroupRequest, type PackedUsersPage, type WorkerSettings } from './ledger-protocol.ts';
-import type { UsageFilter, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
+import { LedgerUnavailableError, type LedgerHealth, type UsageFilter, type UsageSums, type UserDetail, type UsersPage, type UsersQuery, type UserTotals } from './ledger.ts';
 import { LedgerFold, placeholders } from './sqlite-fold.ts';
 import { openConnection } from './sqlite-open.ts';
 import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
@@ -34,6 +36,14 @@ const MIN_SLICE_ROWS = 64;
 /** SQLite page cache of the writing connection; the working set is the recent hours of the active series. */
 const WRITER_CACHE_KIB = 16_384;
 const MAX_CACHED_STATEMENTS = 64;
+/**
+ * What the probe of a failed ledger writes and syncs in DATA_DIR before it trusts the disk again: room for a few
+ * group commits (an export of 512 calls logs ~50 KB, plus the pages of its dedup keys). A probe that only commits a
+ * page would succeed on a full file system (SQLite overwrites the WAL's frames in place), and the next group would
+ * fail again.
+ */
+const PROBE_FILE_BYTES = 1 << 20;
+export const PROBE_FILE_NAME = 'ledger.probe';
 
 export type Row = Record<string, SQLInputValue>;
 
@@ -43,6 +53,8 @@ export interface Checkpointer {
   readonly running: boolean;
   /** Returns once the thread has closed its connection. */
   close(): void;
+  /** The last failure the thread reported since the last call, taken synchronously; undefined for none. */
+  takeFailure(): string | undefined;
 }
 
 interface DedupTables {
@@ -67,6 +79,7 @@ interface DedupTables {
 export class LedgerWriter {
   private readonly db: DatabaseSync;
   private readonly dedupWindowMs: number;
+  private readonly synchronous: 'normal' | 'full';
   /** Rows per slice when the fold is not behind, fixed (tests); undefined: as many as FOLD_STEP_MS allows. */
   private readonly fixedSliceRows: number | undefined;
   private readonly statements: ReturnType<typeof prepareStatements>;
@@ -85,6 +98,9 @@ export class LedgerWriter {
   private foldedSeq: number;
   /** The calls of the group answered last, added to the sums after its answer is out (settleGroup). */
   private unsettled: { readonly numbers: Float64Array; readonly calls: Float64Array; readonly fresh: Uint8Array } | undefined;
+  /** Set by any write, commit, checkpoint or sync that failed; cleared by a probe that writes and syncs (probe). */
+  private failure: { readonly error: string; readonly sinceMs: number; readonly probeError?: string } | undefined;
+  private readonly probePath: string;
 
   /**
    * `checkpointer`: the thread that copies the WAL back into the database file; without one (tests), the writer does
@@ -92,6 +108,8 @@ export class LedgerWriter {
    */
   constructor(settings: WorkerSettings, nowMs: number, checkpointer?: Checkpointer) {
     this.db = openConnection(settings.path, settings.synchronous, WRITER_CACHE_KIB);
+    this.synchronous = settings.synchronous;
+    this.probePath = join(dirname(settings.path), PROBE_FILE_NAME);
     this.checkpointer = checkpointer;
     // Checkpoints are the checkpointer's or follow folds (maintain); this only bounds the WAL should neither come.
     // A WAL that a burst grew (the large transactions of folds under back-pressure) is cut back to 64 MB when it is
@@ -115,7 +133,9 @@ export class LedgerWriter {
   group(request: GroupRequest): GroupAnswer {
     this.settleGroup();
     const { nowMs, calls, items } = request;
+    // Lines are learnt even when the group is refused, as when its commit fails: the sender may not send them again.
     this.unfolded.learn(request.series, request.seriesNumbers, request.seriesReset);
+    this.assertWritable();
     const fresh = new Uint8Array(calls.length / CALL_FIELDS);
     const parked: number[][] = [];
     let logged = false;
@@ -135,7 +155,8 @@ export class LedgerWriter {
       this.db.exec('COMMIT');
     } catch (error) {
       try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
-      this.loadParkedKeys();
+      this.markFailed(`a group commit failed: ${describe(error)}`);
+      try { this.loadParkedKeys(); } catch { /* read again by the next group */ }
       this.olderEnd = undefined;
       throw error;
     }
@@ -163,7 +184,9 @@ export class LedgerWriter {
    */
   maintain(nowMs: number): boolean {
     this.settleGroup();
-    if (nowMs < this.foldRetryAtMs) return false;
+    this.takeCheckpointFailure();
+    // No folds on a failing disk: the log keeps every call, and the fold resumes once the probe has succeeded.
+    if (this.failure !== undefined || nowMs < this.foldRetryAtMs) return false;
     if (!this.fold.inProgress) {
       if (!this.foldDue(nowMs)) return false;
       this.beginFold(nowMs);
@@ -171,12 +194,85 @@ export class LedgerWriter {
     const pace = this.foldPace();
     this.foldStep(nowMs, pace.rows, pace.deadlineMs);
     if (this.fold.inProgress) return true;
-    if (this.checkpointer?.running !== true) this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    if (this.checkpointer?.running !== true) {
+      try {
+        this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+      } catch (error) {
+        this.markFailed(`a checkpoint failed: ${describe(error)}`);
+        throw error;
+      }
+    }
     return false;
   }
 
-  /** Folds everything committed so far (a read on the reader thread's connection follows). */
+  /** Whether the ledger takes writes (see `failure`). */
+  get health(): LedgerHealth {
+    return this.failure === undefined ? { ok: true } : { ok: false, ...this.failure };
+  }
+
+  /**
+   * Tells whether the disk takes writes again; clears the failure when it does. Writes PROBE_FILE_BYTES to a file
+   * of its own and fsyncs it, commits a row update synced to the WAL (synchronous=FULL, whatever LEDGER_SYNC says),
+   * then checkpoints, which writes and syncs the database file: each of the ways the ledger writes.
+   */
+  probe(): boolean {
+    // Failures reported before the probe began are what it answers.
+    this.checkpointer?.takeFailure();
+    try {
+      const fd = openSync(this.probePath, 'w');
+      try {
+        const chunk = Buffer.alloc(64 * 1024);
+        for (let written = 0; written < PROBE_FILE_BYTES; written += chunk.length) writeSync(fd, chunk);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+        rmSync(this.probePath, { force: true });
+      }
+      this.db.exec('PRAGMA synchronous = FULL');
+      try {
+        this.db.exec(`BEGIN IMMEDIATE; UPDATE meta SET value = value WHERE name = 'commit_seq'; COMMIT`);
+      } finally {
+        try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
+        this.db.exec(`PRAGMA synchronous = ${this.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      }
+      this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    } catch (error) {
+      if (this.failure !== undefined) this.failure = { ...this.failure, probeError: describe(error) };
+      return false;
+    }
+    // Folds resume with the next group (none began while the ledger failed, so one is due).
+    this.failure = undefined;
+    this.foldRetryAtMs = 0;
+    return true;
+  }
+
+  /** A failed checkpoint (the checkpointer thread's) fails the ledger like a failed commit. */
+  checkpointFailed(error: string): void {
+    this.markFailed(error);
+  }
+
+  /** Takes what the checkpointer reported and has not been handled yet, synchronously. */
+  private takeCheckpointFailure(): void {
+    const reported = this.checkpointer?.takeFailure();
+    if (reported !== undefined) this.markFailed(reported);
+  }
+
+  /** The first failure is kept (later ones are its consequences); its time is the wall clock's, for /healthz. */
+  private markFailed(error: string): void {
+    this.failure ??= { error, sinceMs: Date.now() };
+  }
+
+  /** Throws LedgerUnavailableError while the ledger is failed: nothing is written (or read) until the probe succeeds. */
+  private assertWritable(): void {
+    this.takeCheckpointFailure();
+    if (this.failure !== undefined) {
+      throw new LedgerUnavailableError(`the ledger is failing (${this.failure.error}); nothing is recorded until the disk takes writes again`);
+    }
+  }
+
+  /** Folds everything committed so far (a read on the reader thread's connection follows); refused while failing. */
   foldForRead(nowMs: number): void {
+    this.assertWritable();
     this.foldNow(nowMs);
   }
 
@@ -187,7 +283,10 @@ export class LedgerWriter {
 
   /** Folds what is logged (so that the next start has nothing to fold) and closes. */
   close(nowMs: number): void {
-    try { this.foldNow(nowMs); } catch { /* the log is folded at the next start instead */ }
+    // On a failing disk the fold is left to the next start, which folds the log before anything else.
+    if (this.failure === undefined) {
+      try { this.foldNow(nowMs); } catch { /* the log is folded at the next start instead */ }
+    }
     this.checkpointer?.close();
     this.db.close();
   }
@@ -388,6 +487,7 @@ export class LedgerWriter {
       // otherwise be retried after every commit; ids handed out inside the failed transaction no longer exist.
       this.fold.forget();
       this.foldRetryAtMs = nowMs + FOLD_AFTER_MS;
+      this.markFailed(`a fold failed: ${describe(error)}`);
       throw error;
     }
     this.fold.confirm();
@@ -419,6 +519,12 @@ function prepareStatements(db: DatabaseSync) {
     rollbackToSavepoint: db.prepare('ROLLBACK TO dedup_chunk'),
     logCalls: db.prepare('INSERT INTO call_log (seq, numbers, lines, calls, fresh) VALUES (?, ?, ?, ?, ?)'),
   };
+}
+
+/** An error's message with SQLite's extended code when it has one (778: SQLITE_IOERR_WRITE, 13: SQLITE_FULL). */
+function describe(error: unknown): string {
+  const { message, errcode } = error as { message?: string; errcode?: number };
+  return `${message ?? String(error)}${typeof errcode === 'number' ? ` (SQLite code ${errcode})` : ''}`;
 }
 
 /** [start, end) pairs covering `length` items, `size` at a time. */
