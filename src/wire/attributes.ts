@@ -16,3 +16,9 @@ export const USAGE_REQUESTED_ATTRIBUTE = 'llm_user_metrics.stream.usage_requeste
 
 /** `true` when a stream ended before saying it was done (break, abort, dropped unread). */
 export const STREAM_INCOMPLETE_ATTRIBUTE = 'llm_user_metrics.stream.incomplete';
+
+/**
+ * `true` beside STREAM_INCOMPLETE_ATTRIBUTE when the app itself ended the stream early (break, abort, dropped unread):
+ * its choice, not a failure. An incomplete stream without it was cut off on the provider's side, an error.
+ */
+export const STREAM_STOPPED_BY_APP_ATTRIBUTE = 'llm_user_metrics.stream.stopped_by_app';
