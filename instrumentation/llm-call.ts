@@ -83,13 +83,20 @@ export function responseAttributes(fields: ResponseFields): Attributes {
   return attributes;
 }
 
-/** A low-cardinality name for a failure: the SDK's error class (RateLimitError), else the HTTP status. */
+/** Node's error codes (`ERR_STREAM_PREMATURE_CLOSE`): a fixed vocabulary, safe as a label. */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
+
+/**
+ * A low-cardinality name for a failure: the SDK's error class (RateLimitError), else the HTTP status, else a Node
+ * error code (openai 4's node-fetch reports a dropped stream as a plain Error with `ERR_STREAM_PREMATURE_CLOSE`).
+ */
 export function errorType(error: unknown): string {
   if (error instanceof Error) {
     const name = error.constructor?.name;
     if (name && name !== 'Error') return name;
-    const status = (error as { status?: unknown }).status;
+    const { status, code } = error as { status?: unknown; code?: unknown };
     if (typeof status === 'number') return String(status);
+    if (typeof code === 'string' && ERROR_CODE.test(code)) return code;
     return error.name && error.name !== 'Error' ? error.name : '_OTHER';
   }
   return '_OTHER';
@@ -135,13 +142,14 @@ export class LlmCall {
     this.span.end();
   }
 
-  fail(error: unknown, fields?: ResponseFields): void {
+  fail(error: unknown, fields?: ResponseFields, extra?: Attributes): void {
     if (this.#ended) return;
     this.#ended = true;
     const type = errorType(error);
     const status = (error as { status?: unknown } | null)?.status;
     this.span.setAttributes({
       ...(fields ? responseAttributes(fields) : {}),
+      ...extra,
       'error.type': type,
       ...(typeof status === 'number' ? { 'http.response.status_code': status } : {}),
     });

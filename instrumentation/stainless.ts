@@ -3,10 +3,11 @@
  * the app sees: the `APIPromise` (its `withResponse()`, `asResponse()` and `_thenUnwrap` stay), and the `Stream`
  * (every event unchanged, `tee()`, `controller.abort()`, `toReadableStream()`, early `break`).
  */
+import { Readable } from 'node:stream';
 import { withoutTopLevelMember } from './json-text.ts';
 import type { LlmCall, ResponseFields } from './llm-call.ts';
 import { safely } from './llm-call.ts';
-import { STREAM_INCOMPLETE_ATTRIBUTE } from '../src/wire/attributes.ts';
+import { STREAM_INCOMPLETE_ATTRIBUTE, STREAM_STOPPED_BY_APP_ATTRIBUTE } from '../src/wire/attributes.ts';
 
 /** Accumulates what a stream's events say; returns true for an event the app must not see. */
 export interface StreamAccumulator {
@@ -41,11 +42,29 @@ function isStainlessStream(value: unknown): value is StainlessStream {
   return typeof v === 'object' && v !== null && typeof v.iterator === 'function' && typeof v.tee === 'function';
 }
 
+/**
+ * Who ended a stream that raised no error: 'read' (its events ran out: whole if it said it was done, else truncated by
+ * the provider's side), 'stopped' (the app broke off, aborted, or dropped it unread: its choice, not a failure).
+ */
+export type StreamEnding = 'read' | 'stopped';
+
 /** Ends the span with what the stream said so far; marked incomplete unless it said it was done. */
-function endStream(observer: CallObserver, accumulator: StreamAccumulator): void {
+function endStream(observer: CallObserver, accumulator: StreamAccumulator, ending: StreamEnding): void {
   safely('stream end', () => {
     const { complete, ...fields } = accumulator.result();
-    observer.call.end(fields, complete ? undefined : { [STREAM_INCOMPLETE_ATTRIBUTE]: true });
+    if (complete) return observer.call.end(fields);
+    observer.call.end(fields, {
+      [STREAM_INCOMPLETE_ATTRIBUTE]: true,
+      ...(ending === 'stopped' ? { [STREAM_STOPPED_BY_APP_ATTRIBUTE]: true } : {}),
+    });
+  }, undefined);
+}
+
+/** A stream whose body failed (the connection dropped mid-way): the app got an exception, so the span is an error. */
+function failStream(observer: CallObserver, accumulator: StreamAccumulator, error: unknown): void {
+  safely('stream error', () => {
+    const { complete, ...fields } = accumulator.result();
+    observer.call.fail(error, fields, complete ? undefined : { [STREAM_INCOMPLETE_ATTRIBUTE]: true });
   }, undefined);
 }
 
@@ -57,28 +76,42 @@ function endStream(observer: CallObserver, accumulator: StreamAccumulator): void
 class StreamWatch {
   readonly observer: CallObserver;
   #accumulator: StreamAccumulator | undefined;
+  /** A `next()` of ours is waiting on the SDK: its outcome, not an abort seen meanwhile, says how the stream ended. */
+  reading = false;
+  /** The stream's abort signal (it references no stream), to tell an app's abort from a stream that ran out. */
+  readonly signal: { readonly aborted: boolean } | undefined;
 
-  constructor(observer: CallObserver) {
+  constructor(observer: CallObserver, signal: { readonly aborted: boolean } | undefined) {
     this.observer = observer;
+    this.signal = signal;
   }
 
   get accumulator(): StreamAccumulator {
     return (this.#accumulator ??= this.observer.newAccumulator());
   }
 
-  end(): void {
+  end(ending: StreamEnding): void {
     dropped.unregister(this);
-    endStream(this.observer, this.accumulator);
+    endStream(this.observer, this.accumulator, ending);
   }
 
   fail(error: unknown): void {
     dropped.unregister(this);
-    safely('stream error', () => this.observer.call.fail(error, this.accumulator.result()), undefined);
+    failStream(this.observer, this.accumulator, error);
+  }
+
+  /**
+   * The stream's controller aborted. The SDKs abort it themselves when a read fails (a dropped connection), before
+   * the error reaches the app: while a read is pending, its outcome decides (an abort the app asked for ends that read
+   * quietly, as done).
+   */
+  aborted(): void {
+    if (!this.reading) this.end('stopped');
   }
 }
 
 /** Streams (or, once iterated, their iterators) the app may drop without reading to the end. */
-const dropped = new FinalizationRegistry<StreamWatch>((watch) => watch.end());
+const dropped = new FinalizationRegistry<StreamWatch>((watch) => watch.end('stopped'));
 
 /** Passes each step of the app's iteration through, noting events and ending the span once. */
 function observeIterator(inner: AsyncIterator<unknown>, watch: StreamWatch): AsyncIterator<unknown> {
@@ -88,14 +121,18 @@ function observeIterator(inner: AsyncIterator<unknown>, watch: StreamWatch): Asy
     async next(...args: [] | [unknown]) {
       for (;;) {
         let step: IteratorResult<unknown>;
+        watch.reading = true;
         try {
           step = await inner.next(...args);
         } catch (error) {
           watch.fail(error);
           throw error;
+        } finally {
+          watch.reading = false;
         }
         if (step.done) {
-          watch.end();
+          // The SDK ends a read quietly when the app aborted: still the app's choice, if the stream was not done.
+          watch.end(watch.signal?.aborted ? 'stopped' : 'read');
           return step;
         }
         const verdict = safely('stream event', () => {
@@ -106,7 +143,7 @@ function observeIterator(inner: AsyncIterator<unknown>, watch: StreamWatch): Asy
       }
     },
     async return(value?: unknown) {
-      watch.end();
+      watch.end('stopped');
       return inner.return ? inner.return(value) : { done: true, value };
     },
     async throw(error?: unknown) {
@@ -131,11 +168,11 @@ export function instrumentStream(stream: unknown, observer: CallObserver): void 
     observer.call.end({});
     return;
   }
-  const watch = new StreamWatch(observer);
+  const signal = stream.controller?.signal;
+  const watch = new StreamWatch(observer, typeof signal?.aborted === 'boolean' ? signal : undefined);
   dropped.register(stream, watch, watch);
   // An abort ends the stream whether or not the app ever iterated it (the SDK links the app's own signal to it).
-  const signal = stream.controller?.signal;
-  if (signal && typeof signal.addEventListener === 'function') signal.addEventListener('abort', () => watch.end(), { once: true });
+  if (signal && typeof signal.addEventListener === 'function') signal.addEventListener('abort', () => watch.aborted(), { once: true });
   const original = stream.iterator;
   let observed = false;
   stream.iterator = function iterator(this: unknown, ...args: unknown[]) {
@@ -235,7 +272,12 @@ function hookConsumers(observed: StainlessApiPromise, observer: CallObserver): v
   });
 }
 
-/** The raw-Response path: JSON bodies are read from a clone; SSE bodies pass through a filter that sees each event. */
+/**
+ * The raw-Response path: JSON bodies are read from a clone; SSE bodies are replaced by the same bytes read through a
+ * filter that sees each event. openai 6 and 7 (and apps on openai 4's web shims) hand out a fetch `Response` whose
+ * body is a web ReadableStream; openai 4 by default a node-fetch `Response` whose body is a Node Readable: each gets
+ * a Response of its own kind back.
+ */
 export function observeRawResponse(response: Response, observer: CallObserver): Response {
   const { call } = observer;
   // Never an error status: the SDK rejects those before asResponse() resolves.
@@ -247,11 +289,77 @@ export function observeRawResponse(response: Response, observer: CallObserver): 
     );
     return response;
   }
-  const accumulator = observer.newAccumulator();
-  const filtered = response.body.pipeThrough(sseFilter(observer, accumulator));
-  const replacement = new Response(filtered, { status: response.status, statusText: response.statusText, headers: response.headers });
-  Object.defineProperty(replacement, 'url', { value: response.url });
-  return replacement;
+  const body: unknown = response.body;
+  const filter = new SseFilter(observer, observer.newAccumulator());
+  if (body instanceof ReadableStream) {
+    const replacement = new Response(filteredWebBody(body, filter), { status: response.status, statusText: response.statusText, headers: response.headers });
+    Object.defineProperty(replacement, 'url', { value: response.url });
+    return replacement;
+  }
+  if (body instanceof Readable) {
+    const NodeFetchResponse = response.constructor as new (body: unknown, init: object) => Response;
+    return new NodeFetchResponse(Readable.from(filteredChunks(body, filter), { objectMode: false }), {
+      url: response.url, status: response.status, statusText: response.statusText, headers: response.headers,
+    });
+  }
+  // A body of a kind we do not know: left alone, and the span ends now rather than never.
+  call.end({});
+  return response;
+}
+
+function filteredWebBody(source: ReadableStream<Uint8Array>, filter: SseFilter): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        let step: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          step = await reader.read();
+        } catch (error) {
+          filter.failed(error);
+          throw error;
+        }
+        if (step.done) {
+          const rest = filter.finish();
+          if (rest.length > 0) controller.enqueue(rest);
+          controller.close();
+          return;
+        }
+        const kept = filter.push(step.value);
+        if (kept.length > 0) return controller.enqueue(kept);
+      }
+    },
+    cancel(reason) {
+      filter.stopped();
+      return reader.cancel(reason);
+    },
+  });
+}
+
+async function* filteredChunks(source: AsyncIterable<Uint8Array>, filter: SseFilter): AsyncGenerator<Uint8Array> {
+  // Node's Readable.from ends this generator at a `yield` when the app destroys the body (a return, or a throw of an
+  // AbortError): the app's choice. Errors from the source (the connection) arrive anywhere else.
+  let atYield = false;
+  let settled = false;
+  const pass = async function* (bytes: Uint8Array) {
+    if (bytes.length === 0) return;
+    atYield = true;
+    yield bytes;
+    atYield = false;
+  };
+  try {
+    for await (const chunk of source) yield* pass(filter.push(chunk));
+    settled = true;
+    yield* pass(filter.finish());
+  } catch (error) {
+    if (!settled && !atYield) {
+      settled = true;
+      filter.failed(error);
+    }
+    throw error;
+  } finally {
+    if (!settled) filter.stopped();
+  }
 }
 
 /** Where the JSON of an SSE event's `data:` line lies in the event's text. */
@@ -264,46 +372,65 @@ function payloadBounds(raw: string): { start: number; end: number } | undefined 
 
 /**
  * Splits an SSE byte stream into events, lets the accumulator see each `data:` JSON, drops the hidden ones. What the
- * app reads is the provider's text, minus only what our usage request added.
+ * app reads is the provider's text, minus only what our usage request added. Ends the span once: at the body's end,
+ * on its failure, or when the app cancels it.
  */
-function sseFilter(observer: CallObserver, accumulator: StreamAccumulator): TransformStream<Uint8Array, Uint8Array> {
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  let pending = '';
-  const handleEvent = (raw: string): string | undefined => safely('sse event', () => {
-    const bounds = payloadBounds(raw);
-    if (!bounds) return raw;
-    const payload = raw.slice(bounds.start, bounds.end);
-    if (payload === '[DONE]') return raw;
-    const event = JSON.parse(payload) as unknown;
-    if (accumulator.carriesOutput(event)) observer.call.firstOutput();
-    const verdict = accumulator.onEvent(event);
-    if (verdict === 'hide') return undefined;
-    if (verdict === 'keep') return raw;
-    return raw.slice(0, bounds.start) + withoutTopLevelMember(payload, 'usage') + raw.slice(bounds.end);
-  }, raw);
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      pending += decoder.decode(chunk, { stream: true });
-      let boundary: RegExpExecArray | null;
-      while ((boundary = /\r?\n\r?\n/.exec(pending))) {
-        const raw = pending.slice(0, boundary.index);
-        const separator = boundary[0];
-        pending = pending.slice(boundary.index + separator.length);
-        const kept = handleEvent(raw);
-        if (kept !== undefined) controller.enqueue(encoder.encode(kept + separator));
-      }
-    },
-    flush(controller) {
-      pending += decoder.decode();
-      if (pending) {
-        const kept = handleEvent(pending);
-        if (kept !== undefined) controller.enqueue(encoder.encode(kept));
-      }
-      endStream(observer, accumulator);
-    },
-    cancel() {
-      endStream(observer, accumulator);
-    },
-  });
+class SseFilter {
+  readonly #observer: CallObserver;
+  readonly #accumulator: StreamAccumulator;
+  readonly #decoder = new TextDecoder();
+  readonly #encoder = new TextEncoder();
+  #pending = '';
+
+  constructor(observer: CallObserver, accumulator: StreamAccumulator) {
+    this.#observer = observer;
+    this.#accumulator = accumulator;
+  }
+
+  /** The bytes to pass on for this chunk of the body (the complete events in it, minus hidden ones). */
+  push(chunk: Uint8Array): Uint8Array {
+    this.#pending += this.#decoder.decode(chunk, { stream: true });
+    let out = '';
+    let boundary: RegExpExecArray | null;
+    while ((boundary = /\r?\n\r?\n/.exec(this.#pending))) {
+      const raw = this.#pending.slice(0, boundary.index);
+      const separator = boundary[0];
+      this.#pending = this.#pending.slice(boundary.index + separator.length);
+      const kept = this.#handleEvent(raw);
+      if (kept !== undefined) out += kept + separator;
+    }
+    return this.#encoder.encode(out);
+  }
+
+  /** The body ended: what is left, and the span ends (incomplete unless the stream said it was done). */
+  finish(): Uint8Array {
+    this.#pending += this.#decoder.decode();
+    const kept = this.#pending ? this.#handleEvent(this.#pending) : undefined;
+    this.#pending = '';
+    endStream(this.#observer, this.#accumulator, 'read');
+    return this.#encoder.encode(kept ?? '');
+  }
+
+  failed(error: unknown): void {
+    failStream(this.#observer, this.#accumulator, error);
+  }
+
+  stopped(): void {
+    endStream(this.#observer, this.#accumulator, 'stopped');
+  }
+
+  #handleEvent(raw: string): string | undefined {
+    return safely('sse event', () => {
+      const bounds = payloadBounds(raw);
+      if (!bounds) return raw;
+      const payload = raw.slice(bounds.start, bounds.end);
+      if (payload === '[DONE]') return raw;
+      const event = JSON.parse(payload) as unknown;
+      if (this.#accumulator.carriesOutput(event)) this.#observer.call.firstOutput();
+      const verdict = this.#accumulator.onEvent(event);
+      if (verdict === 'hide') return undefined;
+      if (verdict === 'keep') return raw;
+      return raw.slice(0, bounds.start) + withoutTopLevelMember(payload, 'usage') + raw.slice(bounds.end);
+    }, raw);
+  }
 }

@@ -72,7 +72,7 @@ export function responsesEventCarriesOutput(event: unknown): boolean {
 
 /**
  * Chat and legacy completion chunks. When we asked for usage on the app's behalf, the provider adds `usage: null`
- * to every chunk and one last chunk with no choices: both are put back as the app would have seen them.
+ * to every chunk and one last chunk with empty (or no) choices: both are put back as the app would have seen them.
  */
 export function chunkAccumulator(usageInjected: boolean): StreamAccumulator {
   let model: string | undefined;
@@ -87,7 +87,9 @@ export function chunkAccumulator(usageInjected: boolean): StreamAccumulator {
       for (const reason of finishReasons(chunk.choices)) reasons.push(reason);
       if (chunk.usage && typeof chunk.usage === 'object') usage = openaiChatUsage(chunk.usage);
       if (!usageInjected) return 'keep';
-      if (Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage) return 'hide';
+      // The usage chunk: `choices: []` from OpenAI, no `choices` at all from some OpenAI-compatible servers.
+      const noChoices = chunk.choices === undefined || (Array.isArray(chunk.choices) && chunk.choices.length === 0);
+      if (noChoices && chunk.usage && typeof chunk.usage === 'object') return 'hide';
       if ('usage' in chunk && chunk.usage === null) {
         delete chunk.usage;
         return 'strip-usage';

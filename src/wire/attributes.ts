@@ -28,3 +28,9 @@ export const CACHE_WRITE_1H_ATTRIBUTE = 'llm_user_metrics.usage.cache_creation.1
  * `usage.search_context_size`, else the request's `web_search_options.search_context_size`. It sets the request fee.
  */
 export const SEARCH_CONTEXT_SIZE_ATTRIBUTE = 'llm_user_metrics.search_context_size';
+
+/**
+ * `true` beside STREAM_INCOMPLETE_ATTRIBUTE when the app itself ended the stream early (break, abort, dropped unread):
+ * its choice, not a failure. An incomplete stream without it was cut off on the provider's side, an error.
+ */
+export const STREAM_STOPPED_BY_APP_ATTRIBUTE = 'llm_user_metrics.stream.stopped_by_app';

@@ -98,3 +98,27 @@ it('HTTP 429: RateLimitError for the app, error span for us', async () => {
   assert.equal(span!.status.code, SpanStatusCode.ERROR);
   assert.equal(span!.attributes['error.type'], 'RateLimitError');
 });
+
+it('a connection dropped mid-stream: the app gets the error, our span is an error with the usage seen so far', async () => {
+  const seen: unknown[] = [];
+  await assert.rejects(async () => {
+    const stream = await client().messages.create({ ...params, stream: true }, { headers: { 'x-stand-in-drop-after': '4' } });
+    for await (const event of stream) seen.push(event);
+  }, (error: Error) => error instanceof TypeError && /terminated/.test(error.message));
+  assert.equal(seen.length, 3, 'the four events sent before the cut, less the ping the SDK skips');
+  const [span] = await waitForSpans(tracing, 1);
+  assert.equal(span!.status.code, SpanStatusCode.ERROR);
+  assert.equal(span!.attributes['error.type'], 'TypeError');
+  assert.equal(span!.attributes['llm_user_metrics.stream.incomplete'], true);
+  assert.equal(span!.attributes['llm_user_metrics.stream.stopped_by_app'], undefined);
+  // message_start came before the cut: its input count is the usage seen so far.
+  assert.equal(span!.attributes['gen_ai.usage.input_tokens'], ANTHROPIC_USAGE.input);
+});
+
+it('breaking out of a stream early: marked stopped by the app, not an error', async () => {
+  for await (const _event of await client().messages.create({ ...params, stream: true })) break;
+  const [span] = await waitForSpans(tracing, 1);
+  assert.equal(span!.status.code, SpanStatusCode.UNSET);
+  assert.equal(span!.attributes['llm_user_metrics.stream.incomplete'], true);
+  assert.equal(span!.attributes['llm_user_metrics.stream.stopped_by_app'], true);
+});

@@ -226,6 +226,14 @@ describe('our own instrumentation', () => {
     assert.equal(record?.source, 'llm-user-metrics');
     assert.deepEqual(record.tokens, ANTHROPIC_SPLIT);
   });
+
+  it('a stream cut off on the provider side is an error, even UNSET (as deployed copies write it); one the app stopped is not', () => {
+    const streamed = { 'llm_user_metrics.instrumented': true, 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o-mini', 'user.id': 'u' };
+    assert.equal(extract(span(streamed))?.isError, false);
+    assert.equal(extract(span({ ...streamed, 'llm_user_metrics.stream.incomplete': true }))?.isError, true);
+    assert.equal(extract(span({ ...streamed, 'llm_user_metrics.stream.incomplete': true, 'llm_user_metrics.stream.stopped_by_app': true }))?.isError, false);
+    assert.equal(extract(span({ ...streamed, 'llm_user_metrics.stream.incomplete': false }))?.isError, false);
+  });
 });
 
 describe('configurable user keys and property prefixes', () => {
