@@ -30,6 +30,21 @@ export interface UsageLedger {
   usersPages(query: UsersQuery, pageRows: number): AsyncIterable<UsersPage>;
   /** One user's totals, daily series and splits; undefined when the ledger has never seen the user. */
   user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined>;
+  /**
+   * Sums over every user the filter matches, how many users that is, and for each of `propertyNames` the sums per
+   * value (the Users page's totals, the Plans page's per-plan cost).
+   */
+  overview(filter: UsageFilter, propertyNames: readonly string[]): Promise<UsageOverview>;
+  /**
+   * For each known user of `userIds`, the value of each of `propertyNames` their calls in the filter's range carried
+   * most often (by requests); a user without calls in the range, or a property they never carried, is left out.
+   */
+  userProperties(userIds: readonly string[], propertyNames: readonly string[], filter: UsageFilter): Promise<Record<string, Record<string, string>>>;
+  /**
+   * Requests and cost per UTC day in [fromDay, toDay) (days since the epoch), for the users with at least
+   * `minRequests` calls on day `toDay - 1`: the anomaly view's input, read from the per-user daily rollup.
+   */
+  dailyActivity(fromDay: number, toDay: number, minRequests: number): Promise<DailyActivity[]>;
   /** Commits what is queued, then closes. */
   close(): Promise<void>;
 }
@@ -121,6 +136,20 @@ export interface UserDetail {
   readonly byModel: Array<UsageSums & { readonly provider: string; readonly model: string }>;
   /** One entry per property name and value the user's calls carried. */
   readonly byProperty: Array<UsageSums & { readonly name: string; readonly value: string }>;
+}
+
+export interface UsageOverview {
+  /** Users with at least one matching call. */
+  readonly users: number;
+  readonly sums: UsageSums;
+  readonly byProperty: Array<UsageSums & { readonly name: string; readonly value: string; readonly users: number }>;
+}
+
+/** One user's requests and cost per day, `days[i]` being day `fromDay + i` (zeros for days without calls). */
+export interface DailyActivity {
+  readonly userId: string;
+  readonly requests: number[];
+  readonly costNanoUsd: number[];
 }
 
 export class LedgerClosedError extends Error {

@@ -15,7 +15,8 @@ import {
 import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
   LedgerClosedError,
-  type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UserDetail, type UsersPage, type UsersQuery,
+  type DailyActivity, type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UsageOverview, type UserDetail,
+  type UsersPage, type UsersQuery,
 } from './ledger.ts';
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from './sqlite-open.ts';
 import { oneUserSource, SUMS_SQL } from './sqlite-queries.ts';
@@ -208,6 +209,21 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   async user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined> {
     await this.request({ op: 'fold', nowMs: this.now() });
     return this.read({ op: 'user', userId, filter });
+  }
+
+  async overview(filter: UsageFilter, propertyNames: readonly string[]): Promise<UsageOverview> {
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return this.read({ op: 'overview', filter, propertyNames });
+  }
+
+  async userProperties(userIds: readonly string[], propertyNames: readonly string[], filter: UsageFilter): Promise<Record<string, Record<string, string>>> {
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return this.read({ op: 'userProperties', userIds, propertyNames, filter });
+  }
+
+  async dailyActivity(fromDay: number, toDay: number, minRequests: number): Promise<DailyActivity[]> {
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return this.read({ op: 'dailyActivity', fromDay, toDay, minRequests });
   }
 
   async *usersPages(query: UsersQuery, pageRows: number): AsyncGenerator<UsersPage, void, undefined> {
