@@ -187,7 +187,7 @@ function parseOrAnswer<T>(response: Response, parse: () => T): T | undefined {
 }
 
 const RANGE_PARAMETERS = new Set(['from', 'to', 'month']);
-const LIST_PARAMETERS = new Set([...RANGE_PARAMETERS, 'sort', 'order', 'limit', 'offset']);
+const LIST_PARAMETERS = new Set([...RANGE_PARAMETERS, 'sort', 'order', 'limit', 'offset', 'search']);
 
 /** The query of /api/users and /api/users.csv; throws BadQueryError naming the bad parameter. */
 export function parseUsersQuery(parameters: QueryParameters, options: { csv: boolean }): UsersQuery {
@@ -204,7 +204,9 @@ export function parseUsersQuery(parameters: QueryParameters, options: { csv: boo
     : wholeNumber('limit', limitText, 1, MAX_PAGE_SIZE);
   const offsetText = single(parameters, 'offset');
   const offset = offsetText === undefined ? 0 : wholeNumber('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
-  return { ...filter, sort: sort as UserSortColumn, order, limit, offset };
+  const search = single(parameters, 'search');
+  if (search !== undefined && options.csv) throw new BadQueryError('search: the CSV lists every matching user; filter with property.<name>=<value>');
+  return { ...filter, sort: sort as UserSortColumn, order, limit, offset, ...(search === undefined || search === '' ? {} : { search: boundedText(search) }) };
 }
 
 /** The query of /api/users/:id: a range and property filters. */

@@ -88,7 +88,7 @@ export interface UsageFilter {
 export const USER_SORT_COLUMNS = [
   'userId', 'requests', 'errors', 'errorRate', 'costUsd', 'costNanoUsd', 'inputTokens', 'outputTokens',
   'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens', 'totalTokens', 'unpricedRequests', 'avgLatencyMs',
-  'firstSeen', 'lastSeen', 'activeDays', 'avgRequestsPerDay', 'avgTokensPerRequest',
+  'firstSeen', 'lastSeen', 'activeDays', 'avgRequestsPerDay', 'avgTokensPerRequest', 'costPerRequest', 'activeFor',
 ] as const;
 export type UserSortColumn = (typeof USER_SORT_COLUMNS)[number];
 
@@ -98,6 +98,8 @@ export interface UsersQuery extends UsageFilter {
   /** undefined: every user from `offset` on. */
   readonly limit: number | undefined;
   readonly offset: number;
+  /** Only users whose id contains this text (case-sensitive, as ids are); paged lists only, not the CSV. */
+  readonly search?: string;
 }
 
 /** Integer sums over a set of calls, as the ledger stores them. */

@@ -48,6 +48,8 @@ export const SORT_SQL: Readonly<Record<UserSortColumn, string>> = {
   activeDays: 'active_days',
   avgRequestsPerDay: 'requests * 1.0 / active_days',
   avgTokensPerRequest: `${TOTAL_TOKENS} * 1.0 / requests`,
+  costPerRequest: 'cost_nano_usd * 1.0 / requests',
+  activeFor: 'last_seen_ms - first_seen_ms',
 };
 
 /** The aggregate of TOTALS_SQL behind each column name a sort expression uses. */

@@ -35,15 +35,19 @@ export class LedgerReads {
     const source = allUsersSource(query);
     const aggregates = sortAggregatesSql(query.sort);
     const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+    // instr, not LIKE: every character of the search is literal, % and _ included.
+    const search = query.search === undefined || query.search === ''
+      ? { named: '', counted: '', params: [] as string[] }
+      : { named: ' WHERE instr(u.user_id, ?) > 0', counted: ' WHERE user_ref IN (SELECT id FROM users WHERE instr(user_id, ?) > 0)', params: [query.search] };
     this.db.exec('BEGIN');
     try {
       const refs = (this.db.prepare(`WITH ${source.sql},
           grouped AS (SELECT user_ref${aggregates === '' ? '' : `, ${aggregates}`} FROM src GROUP BY user_ref),
-          named AS (SELECT grouped.*, u.user_id AS user_id FROM grouped JOIN users u ON u.id = grouped.user_ref)
+          named AS (SELECT grouped.*, u.user_id AS user_id FROM grouped JOIN users u ON u.id = grouped.user_ref${search.named})
         SELECT user_ref FROM named ORDER BY ${SORT_SQL[query.sort]} ${direction}, user_id ASC LIMIT ? OFFSET ?`)
-        .all(...source.params, query.limit, query.offset) as Row[]).map((row) => Number(row.user_ref));
-      const total = Number((this.db.prepare(`WITH ${source.sql} SELECT COUNT(DISTINCT user_ref) AS n FROM src`)
-        .get(...source.params) as Row).n);
+        .all(...source.params, ...search.params, query.limit, query.offset) as Row[]).map((row) => Number(row.user_ref));
+      const total = Number((this.db.prepare(`WITH ${source.sql} SELECT COUNT(DISTINCT user_ref) AS n FROM src${search.counted}`)
+        .get(...source.params, ...search.params) as Row).n);
       const page = refs.length === 0 ? [] : this.totalsOf(query, refs);
       const numbers = new Float64Array(page.length * USER_COLUMNS.length);
       page.forEach((totals, index) => {
