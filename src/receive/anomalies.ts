@@ -9,10 +9,12 @@ export interface AnomalyRules {
   /** The smallest deviation a baseline is given, so a flat or empty history does not make any call an anomaly. */
   readonly floorRequests: number;
   readonly floorCostNanoUsd: number;
+  /** Days with calls a user needs before today to have a baseline at all (a new user is new, not anomalous). */
+  readonly minHistoryDays: number;
 }
 
 /** A user with little history needs 5 x 20 requests or 5 x $0.05 above their median before they are listed. */
-export const DEFAULT_ANOMALY_RULES: AnomalyRules = { threshold: 5, floorRequests: 20, floorCostNanoUsd: 50_000_000 };
+export const DEFAULT_ANOMALY_RULES: AnomalyRules = { threshold: 5, floorRequests: 20, floorCostNanoUsd: 50_000_000, minHistoryDays: 3 };
 
 export interface Baseline {
   readonly median: number;
@@ -55,7 +57,7 @@ export function findAnomalies(activity: readonly DailyActivity[], rules: Anomaly
   const found: Anomaly[] = [];
   for (const user of activity) {
     const days = user.requests.length;
-    if (days < 2) continue;
+    if (user.requests.slice(0, days - 1).filter((requests) => requests > 0).length < rules.minHistoryDays) continue;
     const requestsBaseline = robustBaseline(user.requests.slice(0, days - 1));
     const costBaseline = robustBaseline(user.costNanoUsd.slice(0, days - 1));
     const requestsToday = user.requests[days - 1]!;

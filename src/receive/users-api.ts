@@ -92,7 +92,9 @@ export function usersApi(options: UsersApiOptions): Router {
     response.type('application/json').send({
       today: new Date(today * MS_PER_DAY).toISOString().slice(0, 10),
       baselineDays: days,
-      rules: { threshold: rules.threshold, floorRequests: rules.floorRequests, floorCostUsd: usdOfNano(rules.floorCostNanoUsd) },
+      rules: {
+        threshold: rules.threshold, floorRequests: rules.floorRequests, floorCostUsd: usdOfNano(rules.floorCostNanoUsd), minHistoryDays: rules.minHistoryDays,
+      },
       anomalies: findAnomalies(activity, rules).map(({ costNanoUsdToday, costNanoUsdMedian, ...rest }) => ({
         ...rest, costUsdToday: usdOfNano(costNanoUsdToday), costUsdMedian: usdOfNano(costNanoUsdMedian),
       })),

@@ -15,14 +15,15 @@ describe('anomalies: today against a median / MAD baseline with a floor', () => 
     assert.equal(anomalyScore(20, { median: 10, mad: 0 }, 5), 2);
   });
 
-  it('lists a user far above their own history, not a big user at their usual level, nor a tiny user', () => {
+  it('lists a user far above their own history, not a big user at their usual level, a tiny user, or one without 3 days of history', () => {
     const days = (history: number, today: number) => [...Array<number>(14).fill(history), today];
     const found = findAnomalies([
       { userId: 'steady-big', requests: days(1000, 1010), costNanoUsd: days(5e9, 5.1e9) },
       { userId: 'tiny', requests: days(0, 30), costNanoUsd: days(0, 1e6) },
       { userId: 'spiking', requests: days(10, 200), costNanoUsd: days(1e6, 2e7) },
       { userId: 'costly', requests: days(10, 10), costNanoUsd: days(1e7, 9e8) },
-    ], { threshold: 5, floorRequests: 20, floorCostNanoUsd: 50_000_000 });
+      { userId: 'new', requests: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 5, 900], costNanoUsd: days(0, 9e9) },
+    ], { threshold: 5, floorRequests: 20, floorCostNanoUsd: 50_000_000, minHistoryDays: 3 });
     assert.deepEqual(found.map((anomaly) => anomaly.userId), ['costly', 'spiking']);
     assert.equal(found[1]!.requestsToday, 200);
     assert.equal(found[1]!.requestsMedian, 10);
