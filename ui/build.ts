@@ -33,6 +33,7 @@ writeFileSync(`${out}/index.html`, `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>LLM users</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/ui/${style}">
 <script type="module" src="/ui/${script}"></script>
 </head>

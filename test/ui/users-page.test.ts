@@ -22,6 +22,8 @@ interface ApiUser extends Record<string, unknown> {
 let processor: RunningProcessor;
 let browser: Browser;
 let page: Page;
+/** Script errors and console errors (a Content-Security-Policy violation is one) the page reported. */
+const pageErrors: string[] = [];
 
 async function api<T>(path: string): Promise<T> {
   const response = await fetch(`${processor.url}${path}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
@@ -65,7 +67,11 @@ describe('the Users page, in chromium, against the real processor', { timeout: 1
     await sendWorkload(processor.url, knownWorkload(Date.now()));
     browser = await launchBrowser();
     page = await browser.context.newPage();
-    page.on('pageerror', (error) => { throw error; });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      // The sign-in's deliberate 401s are logged by chromium as failed loads; anything else is a fault.
+      if (message.type() === 'error' && !/status of 401/.test(message.text())) pageErrors.push(message.text());
+    });
   });
   after(async () => {
     await browser?.close();
@@ -195,6 +201,10 @@ describe('the Users page, in chromium, against the real processor', { timeout: 1
     const names = await page.locator('table.anomalies tbody th').allTextContents();
     assert.deepEqual(names, ['mallory']);
     await screenshot('anomalies');
+  });
+
+  it('reported no script error and no Content-Security-Policy violation meanwhile', () => {
+    assert.deepEqual(pageErrors, []);
   });
 
   it('serves the page without the token, its API calls still need it', async () => {
