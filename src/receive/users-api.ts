@@ -64,17 +64,19 @@ export function usersApi(options: UsersApiOptions): Router {
     response.type('application/json').send({ propertyNames: options.propertyNames ?? [], planPricesUsd: options.planPricesUsd ?? {} });
   });
   router.get('/overview', async (request, response) => {
-    const { properties: namesText, ...rest } = request.query;
+    const { properties: namesText, values: valuesText, ...rest } = request.query;
     const parsed = parseOrAnswer(response, () => ({
       filter: parseUserQuery(rest),
       names: namesText === undefined ? [...(options.propertyNames ?? [])] : propertyNamesOf(single({ properties: namesText }, 'properties')!),
+      valueNames: valuesText === undefined ? [] : propertyNamesOf(single({ values: valuesText }, 'values')!),
     }));
     if (parsed === undefined) return;
-    const overview = await options.ledger.overview(parsed.filter, parsed.names);
+    const overview = await options.ledger.overview(parsed.filter, parsed.names, parsed.valueNames);
     response.type('application/json').send({
       users: overview.users,
       totals: sumsJson(overview.sums),
       byProperty: overview.byProperty.map(({ name, value, users, ...sums }) => ({ name, value, users, ...sumsJson(sums) })),
+      ...(parsed.valueNames.length === 0 ? {} : { values: overview.values }),
     });
   });
   router.get('/anomalies', async (request, response) => {

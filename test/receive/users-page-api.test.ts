@@ -60,6 +60,9 @@ describe("the users API's additions for the Users page", () => {
     assert.equal(filtered.users, 2);
     assert.deepEqual(filtered.byProperty.map((entry: any) => [entry.value, entry.requests]).sort(), [['chat', 3], ['search', 1]]);
     assert.equal((await get('/api/overview?month=2026-13')).status, 400);
+    const cheap = (await get('/api/overview?month=2026-11&properties=&values=plan,feature')).body;
+    assert.deepEqual([cheap.users, cheap.byProperty, cheap.values], [3, [], { plan: ['free', 'pro'], feature: ['', 'chat', 'search'] }],
+      'the values any call carried ("" for calls without the property), without per-value sums');
   });
 
   it('/api/anomalies checks its parameters', async () => {

@@ -76,6 +76,7 @@ export interface Overview {
   readonly users: number;
   readonly totals: Sums;
   readonly byProperty: Array<Sums & { name: string; value: string; users: number }>;
+  readonly values?: Record<string, string[]>;
 }
 
 export interface UserDetail {

@@ -154,7 +154,7 @@ export type ReaderRequest =
   | { readonly op: 'openCursor'; readonly cursor: number; readonly query: UsersQuery; readonly pageRows: number }
   | { readonly op: 'nextPage'; readonly cursor: number }
   | { readonly op: 'closeCursor'; readonly cursor: number }
-  | { readonly op: 'overview'; readonly filter: UsageFilter; readonly propertyNames: readonly string[] }
+  | { readonly op: 'overview'; readonly filter: UsageFilter; readonly propertyNames: readonly string[]; readonly valueNames: readonly string[] }
   | { readonly op: 'userProperties'; readonly userIds: readonly string[]; readonly propertyNames: readonly string[]; readonly filter: UsageFilter }
   | { readonly op: 'dailyActivity'; readonly fromDay: number; readonly toDay: number; readonly minRequests: number };
 

@@ -67,7 +67,7 @@ function handle(request: ReaderRequest): { value: unknown; transfer: ArrayBuffer
     case 'closeCursor':
       closeCursor(request.cursor);
       return { value: undefined, transfer: [] };
-    case 'overview': return { value: overviewReads.overview(request.filter, request.propertyNames), transfer: [] };
+    case 'overview': return { value: overviewReads.overview(request.filter, request.propertyNames, request.valueNames), transfer: [] };
     case 'userProperties': return { value: overviewReads.userProperties(request.userIds, request.propertyNames, request.filter), transfer: [] };
     case 'dailyActivity': return { value: overviewReads.dailyActivity(request.fromDay, request.toDay, request.minRequests), transfer: [] };
   }

@@ -32,9 +32,10 @@ export interface UsageLedger {
   user(userId: string, filter: UsageFilter): Promise<UserDetail | undefined>;
   /**
    * Sums over every user the filter matches, how many users that is, and for each of `propertyNames` the sums per
-   * value (the Users page's totals, the Plans page's per-plan cost).
+   * value (the Users page's totals, the Plans page's per-plan cost); and for each of `valueNames` the values any call
+   * ever carried (the page's filters: read from the few property sets, not from the usage rows).
    */
-  overview(filter: UsageFilter, propertyNames: readonly string[]): Promise<UsageOverview>;
+  overview(filter: UsageFilter, propertyNames: readonly string[], valueNames?: readonly string[]): Promise<UsageOverview>;
   /**
    * For each known user of `userIds`, the value of each of `propertyNames` their calls in the filter's range carried
    * most often (by requests); a user without calls in the range, or a property they never carried, is left out.
@@ -145,6 +146,8 @@ export interface UsageOverview {
   readonly users: number;
   readonly sums: UsageSums;
   readonly byProperty: Array<UsageSums & { readonly name: string; readonly value: string; readonly users: number }>;
+  /** Per name of `valueNames`: the values recorded, sorted, at most 500. */
+  readonly values: Record<string, string[]>;
 }
 
 /** One user's requests and cost per day, `days[i]` being day `fromDay + i` (zeros for days without calls). */

@@ -211,9 +211,9 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     return this.read({ op: 'user', userId, filter });
   }
 
-  async overview(filter: UsageFilter, propertyNames: readonly string[]): Promise<UsageOverview> {
+  async overview(filter: UsageFilter, propertyNames: readonly string[], valueNames: readonly string[] = []): Promise<UsageOverview> {
     await this.request({ op: 'fold', nowMs: this.now() });
-    return this.read({ op: 'overview', filter, propertyNames });
+    return this.read({ op: 'overview', filter, propertyNames, valueNames });
   }
 
   async userProperties(userIds: readonly string[], propertyNames: readonly string[], filter: UsageFilter): Promise<Record<string, Record<string, string>>> {

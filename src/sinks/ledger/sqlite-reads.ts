@@ -138,6 +138,9 @@ export class LedgerReads {
   }
 }
 
+/** A filter's choices, not a report: a property with more values than this is not one to filter by. */
+const MAX_LISTED_VALUES = 500;
+
 /** The Users page's reads beyond the users API's lists: totals, per-property sums, anomalies' daily activity. */
 export class LedgerOverviewReads {
   private readonly db: DatabaseSync;
@@ -148,7 +151,7 @@ export class LedgerOverviewReads {
     this.userSpan = db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?');
   }
 
-  overview(filter: UsageFilter, propertyNames: readonly string[]): UsageOverview {
+  overview(filter: UsageFilter, propertyNames: readonly string[], valueNames: readonly string[] = []): UsageOverview {
     this.db.exec('BEGIN');
     try {
       const source = allUsersSource(filter);
@@ -166,7 +169,11 @@ export class LedgerOverviewReads {
           GROUP BY series_value.value ORDER BY cost_nano_usd DESC, value`).all(...series.params, name) as Row[];
         for (const row of rows) byProperty.push({ name, value: String(row.value), users: Number(row.users), ...toSums(row) });
       }
-      return { users: Number(totals.users), sums: toSums(totals), byProperty };
+      const values: Record<string, string[]> = {};
+      const recorded = this.db.prepare(`SELECT DISTINCT coalesce((SELECT value FROM json_each(p.json) WHERE key = ?), '') AS value
+        FROM property_sets p ORDER BY value LIMIT ${MAX_LISTED_VALUES}`);
+      for (const name of valueNames) values[name] = (recorded.all(name) as Row[]).map((row) => String(row.value));
+      return { users: Number(totals.users), sums: toSums(totals), byProperty, values };
     } finally {
       this.db.exec('COMMIT');
     }
