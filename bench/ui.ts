@@ -5,7 +5,7 @@
  * With --data, the ledger is built in DIR the first time and reused after that (default: data/bench-ui-<users>).
  * 1. A ledger of `users` users (one call each, a fifth of them a second), spread over the 30 days before now.
  * 2. The real processor on it: the median of `rounds` GETs of the page's first read (the top 100 of the last 30
- *    days by cost, with each user's plan and feature) and of its totals (/api/overview).
+ *    days by cost, with each user's plan and feature), of its totals (/api/overview), and of the Plans view's sums.
  * 3. Chromium (Debian's, headless): a cold load of / to the table's 100 rows drawn, then `rounds` reloads; the
  *    page's transferred bytes (gzip) by kind, from the Resource Timing entries.
  */
@@ -87,16 +87,20 @@ async function main(): Promise<void> {
     const today = new Date().toISOString().slice(0, 10);
     const from = new Date(Date.now() - 29 * MS_PER_DAY).toISOString().slice(0, 10);
     const firstRead = `${processor.url}/api/users?from=${from}&to=${today}&sort=costUsd&order=desc&limit=100&offset=0&properties=plan%2Cfeature`;
-    const totals = `${processor.url}/api/overview?from=${from}&to=${today}`;
+    const totals = `${processor.url}/api/overview?from=${from}&to=${today}&properties=&values=plan%2Cfeature`;
+    const perPlan = `${processor.url}/api/overview?from=${from}&to=${today}&properties=plan`;
     const firstMs = await serverMs(firstRead);
     const users: number[] = [];
     const overview: number[] = [];
+    const plans: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       users.push(await serverMs(firstRead));
       overview.push(await serverMs(totals));
+      plans.push(await serverMs(perPlan));
     }
     console.log(`server: top 100 of 30 days by cost with plan and feature: first ${firstMs.toFixed(0)} ms, median ${median(users).toFixed(0)} ms of ${ROUNDS}`);
-    console.log(`server: totals of 30 days (/api/overview, with users per plan and feature): median ${median(overview).toFixed(0)} ms`);
+    console.log(`server: the page's totals of 30 days (/api/overview with the filters' values): median ${median(overview).toFixed(0)} ms`);
+    console.log(`server: the Plans view's sums per plan over 30 days: median ${median(plans).toFixed(0)} ms`);
 
     browser = await launchBrowser();
     const page = await browser.context.newPage();
