@@ -106,6 +106,8 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     ledger,
     metricsUserLabel: (userId) => (userId === NO_USER_ID ? userId : userLabelValue(userId, userLabel)),
     csvCells: config.csvCells,
+    propertyNames: config.propertyLabels,
+    planPricesUsd: config.planPricesUsd,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -9,6 +9,7 @@ import type { UsageLedger } from '../sinks/ledger/ledger.ts';
 import { bearerAuth, ingestTokenCheck } from './auth.ts';
 import { ReceivingBudget } from './request-body.ts';
 import { usersApi, type CsvCells } from './users-api.ts';
+import { loadUiAssets, uiRoute } from './ui-route.ts';
 
 export interface HttpServerDeps {
   readonly maxBodyBytes: number;
@@ -29,6 +30,9 @@ export interface HttpServerDeps {
   /** The user_id label value /metrics shows for a user id. */
   readonly metricsUserLabel: (userId: string) => string;
   readonly csvCells?: CsvCells;
+  /** PROPERTY_LABELS and PLAN_PRICES_USD, for the Users page. */
+  readonly propertyNames?: readonly string[];
+  readonly planPricesUsd?: Readonly<Record<string, number>>;
 }
 
 /** The processor's HTTP surface: OTLP in, Prometheus exposition out, a readiness probe. */
@@ -63,7 +67,9 @@ export function createHttpApp(deps: HttpServerDeps) {
   app.use(['/metrics', '/api'], bearerAuth(deps.apiToken));
   if (deps.ledger !== undefined) app.use('/api', usersApi({
     ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel, csvCells: deps.csvCells ?? 'safe', log: deps.log,
+    propertyNames: deps.propertyNames ?? [], planPricesUsd: deps.planPricesUsd ?? {},
   }));
+  app.use(uiRoute(loadUiAssets()));
 
   app.get('/metrics', async (_request, response) => {
     const started = performance.now();

@@ -2,6 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import type { Logger } from '../log.ts';
 import { NANO_USD_PER_USD } from '../pricing/priced-usage.ts';
 import { boundedText } from '../sinks/metrics/label-text.ts';
+import { DEFAULT_ANOMALY_RULES, findAnomalies } from './anomalies.ts';
 import {
   LedgerUnavailableError, USER_SORT_COLUMNS,
   type UsageFilter, type UsageLedger, type UsageSums, type UserSortColumn, type UsersQuery, type UserTotals,
@@ -25,6 +26,12 @@ export interface UsersApiOptions {
   readonly csvCells?: CsvCells;
   /** Where a CSV cut off by a failure after its first page is reported (the client sees only a broken stream). */
   readonly log?: Logger;
+  /** PROPERTY_LABELS: the properties the Users page shows a column and a filter for. */
+  readonly propertyNames?: readonly string[];
+  /** PLAN_PRICES_USD: the Plans page's revenue per user of each plan, per month. */
+  readonly planPricesUsd?: Readonly<Record<string, number>>;
+  /** The clock of the anomaly view's "today" (tests fix it). */
+  readonly now?: () => number;
 }
 
 export type CsvCells = 'safe' | 'raw';
@@ -35,10 +42,65 @@ type QueryParameters = Readonly<Record<string, unknown>>;
 export function usersApi(options: UsersApiOptions): Router {
   const router = Router();
   router.get('/users', async (request, response) => {
-    const query = parseOrAnswer(response, () => parseUsersQuery(request.query, { csv: false }));
-    if (query === undefined) return;
+    const { properties: namesText, ...rest } = request.query;
+    const parsed = parseOrAnswer(response, () => ({
+      query: parseUsersQuery(rest, { csv: false }),
+      names: namesText === undefined ? [] : propertyNamesOf(single({ properties: namesText }, 'properties')!),
+    }));
+    if (parsed === undefined) return;
+    const { query, names } = parsed;
     const page = await options.ledger.users(query);
-    response.type('application/json').send({ users: page.users.map((user) => userJson(user, options.metricsUserLabel)), total: page.total });
+    const users = page.users.map((user) => userJson(user, options.metricsUserLabel));
+    if (names.length === 0) {
+      response.type('application/json').send({ users, total: page.total });
+      return;
+    }
+    const values = await options.ledger.userProperties(page.users.map((user) => user.userId), names, query);
+    response.type('application/json').send({
+      users: users.map((user) => ({ ...user, properties: values[user.userId] ?? {} })), total: page.total,
+    });
+  });
+  router.get('/meta', (_request, response) => {
+    response.type('application/json').send({ propertyNames: options.propertyNames ?? [], planPricesUsd: options.planPricesUsd ?? {} });
+  });
+  router.get('/overview', async (request, response) => {
+    const { properties: namesText, values: valuesText, ...rest } = request.query;
+    const parsed = parseOrAnswer(response, () => ({
+      filter: parseUserQuery(rest),
+      names: namesText === undefined ? [...(options.propertyNames ?? [])] : propertyNamesOf(single({ properties: namesText }, 'properties')!),
+      valueNames: valuesText === undefined ? [] : propertyNamesOf(single({ values: valuesText }, 'values')!),
+    }));
+    if (parsed === undefined) return;
+    const overview = await options.ledger.overview(parsed.filter, parsed.names, parsed.valueNames);
+    response.type('application/json').send({
+      users: overview.users,
+      totals: sumsJson(overview.sums),
+      byProperty: overview.byProperty.map(({ name, value, users, ...sums }) => ({ name, value, users, ...sumsJson(sums) })),
+      ...(parsed.valueNames.length === 0 ? {} : { values: overview.values }),
+    });
+  });
+  router.get('/anomalies', async (request, response) => {
+    const days = parseOrAnswer(response, () => {
+      for (const name of Object.keys(request.query)) {
+        if (name !== 'days') throw new BadQueryError(`unknown parameter "${name}": use days`);
+      }
+      const text = single(request.query, 'days');
+      return text === undefined ? DEFAULT_BASELINE_DAYS : wholeNumber('days', text, 3, MAX_BASELINE_DAYS);
+    });
+    if (days === undefined) return;
+    const today = Math.floor((options.now ?? Date.now)() / MS_PER_DAY);
+    const rules = DEFAULT_ANOMALY_RULES;
+    const activity = await options.ledger.dailyActivity(today - days, today + 1, 1);
+    response.type('application/json').send({
+      today: new Date(today * MS_PER_DAY).toISOString().slice(0, 10),
+      baselineDays: days,
+      rules: {
+        threshold: rules.threshold, floorRequests: rules.floorRequests, floorCostUsd: usdOfNano(rules.floorCostNanoUsd), minHistoryDays: rules.minHistoryDays,
+      },
+      anomalies: findAnomalies(activity, rules).map(({ costNanoUsdToday, costNanoUsdMedian, ...rest }) => ({
+        ...rest, costUsdToday: usdOfNano(costNanoUsdToday), costUsdMedian: usdOfNano(costNanoUsdMedian),
+      })),
+    });
   });
   router.get('/users.csv', async (request, response) => {
     const query = parseOrAnswer(response, () => parseUsersQuery(request.query, { csv: true }));
@@ -67,6 +129,17 @@ export function usersApi(options: UsersApiOptions): Router {
     response.status(503).set('Retry-After', '1').type('application/json').send({ error: error.message });
   });
   return router;
+}
+
+const DEFAULT_BASELINE_DAYS = 14;
+const MAX_BASELINE_DAYS = 90;
+const MAX_PROPERTY_NAMES = 20;
+
+/** `properties=plan,feature`: property names, lower-cased and bounded as recorded ones are. */
+export function propertyNamesOf(text: string): string[] {
+  const names = text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  if (names.length > MAX_PROPERTY_NAMES) throw new BadQueryError(`properties: at most ${MAX_PROPERTY_NAMES} names`);
+  return [...new Set(names.map((name) => boundedText(name)))];
 }
 
 /**
@@ -123,7 +196,7 @@ function parseOrAnswer<T>(response: Response, parse: () => T): T | undefined {
 }
 
 const RANGE_PARAMETERS = new Set(['from', 'to', 'month']);
-const LIST_PARAMETERS = new Set([...RANGE_PARAMETERS, 'sort', 'order', 'limit', 'offset']);
+const LIST_PARAMETERS = new Set([...RANGE_PARAMETERS, 'sort', 'order', 'limit', 'offset', 'search']);
 
 /** The query of /api/users and /api/users.csv; throws BadQueryError naming the bad parameter. */
 export function parseUsersQuery(parameters: QueryParameters, options: { csv: boolean }): UsersQuery {
@@ -140,7 +213,9 @@ export function parseUsersQuery(parameters: QueryParameters, options: { csv: boo
     : wholeNumber('limit', limitText, 1, MAX_PAGE_SIZE);
   const offsetText = single(parameters, 'offset');
   const offset = offsetText === undefined ? 0 : wholeNumber('offset', offsetText, 0, Number.MAX_SAFE_INTEGER);
-  return { ...filter, sort: sort as UserSortColumn, order, limit, offset };
+  const search = single(parameters, 'search');
+  if (search !== undefined && options.csv) throw new BadQueryError('search: the CSV lists every matching user; filter with property.<name>=<value>');
+  return { ...filter, sort: sort as UserSortColumn, order, limit, offset, ...(search === undefined || search === '' ? {} : { search: boundedText(search) }) };
 }
 
 /** The query of /api/users/:id: a range and property filters. */

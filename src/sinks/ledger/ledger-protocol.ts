@@ -1,7 +1,7 @@
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { durationMicros, spanIdHash } from './aggregate.ts';
-import type { LedgerHealth, UsageFilter, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
+import type { DailyActivity, LedgerHealth, UsageFilter, UsageOverview, UserDetail, UsersPage, UsersQuery, UserTotals } from './ledger.ts';
 
 /**
  * The messages between SqliteLedger (main thread) and its writer thread (ledger-worker.ts). A group commit travels
@@ -153,7 +153,10 @@ export type ReaderRequest =
   | { readonly op: 'user'; readonly userId: string; readonly filter: UsageFilter }
   | { readonly op: 'openCursor'; readonly cursor: number; readonly query: UsersQuery; readonly pageRows: number }
   | { readonly op: 'nextPage'; readonly cursor: number }
-  | { readonly op: 'closeCursor'; readonly cursor: number };
+  | { readonly op: 'closeCursor'; readonly cursor: number }
+  | { readonly op: 'overview'; readonly filter: UsageFilter; readonly propertyNames: readonly string[]; readonly valueNames: readonly string[] }
+  | { readonly op: 'userProperties'; readonly userIds: readonly string[]; readonly propertyNames: readonly string[]; readonly filter: UsageFilter }
+  | { readonly op: 'dailyActivity'; readonly fromDay: number; readonly toDay: number; readonly minRequests: number };
 
 export interface ReaderAnswers {
   users: PackedUsersPage;
@@ -162,6 +165,9 @@ export interface ReaderAnswers {
   /** undefined once the cursor has no more pages (it is then closed). */
   nextPage: PackedUsersPage | undefined;
   closeCursor: undefined;
+  overview: UsageOverview;
+  userProperties: Record<string, Record<string, string>>;
+  dailyActivity: DailyActivity[];
 }
 
 export type ReaderEnvelope = { readonly id: number; readonly request: ReaderRequest };

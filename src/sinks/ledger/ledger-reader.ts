@@ -1,7 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PackedUsersPage, ReaderEnvelope, ReaderRequest } from './ledger-protocol.ts';
-import { LedgerReads } from './sqlite-reads.ts';
+import { LedgerOverviewReads, LedgerReads } from './sqlite-reads.ts';
 
 /**
  * The ledger's reader thread: answers the users API on read-only connections of its own, so that a read of a
@@ -21,7 +21,9 @@ function openReadOnly(): DatabaseSync {
   return db;
 }
 
-const reads = new LedgerReads(openReadOnly());
+const readsDb = openReadOnly();
+const reads = new LedgerReads(readsDb);
+const overviewReads = new LedgerOverviewReads(readsDb);
 const cursors = new Map<number, { readonly db: DatabaseSync; readonly pages: Generator<PackedUsersPage, void, undefined> }>();
 
 function closeCursor(cursor: number): void {
@@ -65,6 +67,9 @@ function handle(request: ReaderRequest): { value: unknown; transfer: ArrayBuffer
     case 'closeCursor':
       closeCursor(request.cursor);
       return { value: undefined, transfer: [] };
+    case 'overview': return { value: overviewReads.overview(request.filter, request.propertyNames, request.valueNames), transfer: [] };
+    case 'userProperties': return { value: overviewReads.userProperties(request.userIds, request.propertyNames, request.filter), transfer: [] };
+    case 'dailyActivity': return { value: overviewReads.dailyActivity(request.fromDay, request.toDay, request.minRequests), transfer: [] };
   }
 }
 

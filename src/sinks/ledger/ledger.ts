@@ -35,6 +35,22 @@ export interface UsageLedger {
    * that writes and syncs succeeds: meanwhile commits, parks and reads reject with LedgerUnavailableError.
    */
   health(): LedgerHealth;
+  /**
+   * Sums over every user the filter matches, how many users that is, and for each of `propertyNames` the sums per
+   * value (the Users page's totals, the Plans page's per-plan cost); and for each of `valueNames` the values any call
+   * ever carried (the page's filters: read from the few property sets, not from the usage rows).
+   */
+  overview(filter: UsageFilter, propertyNames: readonly string[], valueNames?: readonly string[]): Promise<UsageOverview>;
+  /**
+   * For each known user of `userIds`, the value of each of `propertyNames` their calls in the filter's range carried
+   * most often (by requests); a user without calls in the range, or a property they never carried, is left out.
+   */
+  userProperties(userIds: readonly string[], propertyNames: readonly string[], filter: UsageFilter): Promise<Record<string, Record<string, string>>>;
+  /**
+   * Requests and cost per UTC day in [fromDay, toDay) (days since the epoch), for the users with at least
+   * `minRequests` calls on day `toDay - 1`: the anomaly view's input, read from the per-user daily rollup.
+   */
+  dailyActivity(fromDay: number, toDay: number, minRequests: number): Promise<DailyActivity[]>;
   /** Commits what is queued, then closes. */
   close(): Promise<void>;
 }
@@ -83,7 +99,7 @@ export interface UsageFilter {
 export const USER_SORT_COLUMNS = [
   'userId', 'requests', 'errors', 'errorRate', 'costUsd', 'costNanoUsd', 'inputTokens', 'outputTokens',
   'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens', 'totalTokens', 'unpricedRequests', 'avgLatencyMs',
-  'firstSeen', 'lastSeen', 'activeDays', 'avgRequestsPerDay', 'avgTokensPerRequest',
+  'firstSeen', 'lastSeen', 'activeDays', 'avgRequestsPerDay', 'avgTokensPerRequest', 'costPerRequest', 'activeFor',
 ] as const;
 export type UserSortColumn = (typeof USER_SORT_COLUMNS)[number];
 
@@ -93,6 +109,8 @@ export interface UsersQuery extends UsageFilter {
   /** undefined: every user from `offset` on. */
   readonly limit: number | undefined;
   readonly offset: number;
+  /** Only users whose id contains this text (case-sensitive, as ids are); paged lists only, not the CSV. */
+  readonly search?: string;
 }
 
 /** Integer sums over a set of calls, as the ledger stores them. */
@@ -131,6 +149,22 @@ export interface UserDetail {
   readonly byModel: Array<UsageSums & { readonly provider: string; readonly model: string }>;
   /** One entry per property name and value the user's calls carried. */
   readonly byProperty: Array<UsageSums & { readonly name: string; readonly value: string }>;
+}
+
+export interface UsageOverview {
+  /** Users with at least one matching call. */
+  readonly users: number;
+  readonly sums: UsageSums;
+  readonly byProperty: Array<UsageSums & { readonly name: string; readonly value: string; readonly users: number }>;
+  /** Per name of `valueNames`: the values recorded, sorted, at most 500. */
+  readonly values: Record<string, string[]>;
+}
+
+/** One user's requests and cost per day, `days[i]` being day `fromDay + i` (zeros for days without calls). */
+export interface DailyActivity {
+  readonly userId: string;
+  readonly requests: number[];
+  readonly costNanoUsd: number[];
 }
 
 export class LedgerClosedError extends Error {

@@ -15,7 +15,8 @@ import {
 import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
   LedgerClosedError, LedgerUnavailableError,
-  type LedgerHealth, type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UserDetail, type UsersPage, type UsersQuery,
+  type DailyActivity, type LedgerHealth, type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UsageOverview,
+  type UserDetail, type UsersPage, type UsersQuery,
 } from './ledger.ts';
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from './sqlite-open.ts';
 import { oneUserSource, SUMS_SQL } from './sqlite-queries.ts';
@@ -212,6 +213,24 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.assertReadable();
     await this.request({ op: 'fold', nowMs: this.now() });
     return this.read({ op: 'user', userId, filter });
+  }
+
+  async overview(filter: UsageFilter, propertyNames: readonly string[], valueNames: readonly string[] = []): Promise<UsageOverview> {
+    this.assertReadable();
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return this.read({ op: 'overview', filter, propertyNames, valueNames });
+  }
+
+  async userProperties(userIds: readonly string[], propertyNames: readonly string[], filter: UsageFilter): Promise<Record<string, Record<string, string>>> {
+    this.assertReadable();
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return this.read({ op: 'userProperties', userIds, propertyNames, filter });
+  }
+
+  async dailyActivity(fromDay: number, toDay: number, minRequests: number): Promise<DailyActivity[]> {
+    this.assertReadable();
+    await this.request({ op: 'fold', nowMs: this.now() });
+    return this.read({ op: 'dailyActivity', fromDay, toDay, minRequests });
   }
 
   async *usersPages(query: UsersQuery, pageRows: number): AsyncGenerator<UsersPage, void, undefined> {

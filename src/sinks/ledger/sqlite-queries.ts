@@ -48,6 +48,8 @@ export const SORT_SQL: Readonly<Record<UserSortColumn, string>> = {
   activeDays: 'active_days',
   avgRequestsPerDay: 'requests * 1.0 / active_days',
   avgTokensPerRequest: `${TOTAL_TOKENS} * 1.0 / requests`,
+  costPerRequest: 'cost_nano_usd * 1.0 / requests',
+  activeFor: 'last_seen_ms - first_seen_ms',
 };
 
 /** The aggregate of TOTALS_SQL behind each column name a sort expression uses. */
@@ -118,7 +120,7 @@ function propertySetCondition(filter: UsageFilter, column: string): SqlText | un
  * daily table, which is ordered by day. With `userRefs`, only those users' rows (the per-user rollup finds them by
  * user_daily_by_user).
  */
-export function allUsersSource(filter: UsageFilter, userRefs?: readonly number[]): SqlText {
+export function allUsersSource(filter: UsageFilter, userRefs?: readonly number[], options: { bySeries?: boolean } = {}): SqlText {
   const parts = splitRange(filter.fromMs, filter.toMs);
   const properties = propertySetCondition(filter, 's.property_set');
   const seriesCondition = properties === undefined ? undefined
@@ -135,7 +137,9 @@ export function allUsersSource(filter: UsageFilter, userRefs?: readonly number[]
     selects.push(`SELECT ${dayOf} AS day, ${columns} FROM ${table}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`);
   };
   // Without property filters whole days come from the per-user rollup: one row per user and day.
-  if (parts.days !== undefined) add(seriesCondition === undefined ? 'user_daily' : 'usage_daily', 'day', 'day', parts.days);
+  // bySeries: the caller joins each row to its series (its properties), which the per-user rollup has not.
+  const perUserRollup = seriesCondition === undefined && options.bySeries !== true;
+  if (parts.days !== undefined) add(perUserRollup ? 'user_daily' : 'usage_daily', 'day', 'day', parts.days);
   for (const hours of parts.hours) add('usage_hourly', 'hour', `hour / ${HOURS_PER_DAY}`, hours);
   return { sql: `src AS (${selectsOrNothing(selects)})`, params };
 }

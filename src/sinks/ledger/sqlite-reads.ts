@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { dayText } from './aggregate.ts';
 import { USER_COLUMNS, type PackedUsersPage } from './ledger-protocol.ts';
-import type { UsageFilter, UsageSums, UserDetail, UsersQuery, UserTotals } from './ledger.ts';
+import type { DailyActivity, UsageFilter, UsageOverview, UsageSums, UserDetail, UsersQuery, UserTotals } from './ledger.ts';
 import { allUsersSource, oneUserSource, SORT_SQL, sortAggregatesSql, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
 
 export type Row = Record<string, SQLInputValue>;
@@ -35,15 +35,19 @@ export class LedgerReads {
     const source = allUsersSource(query);
     const aggregates = sortAggregatesSql(query.sort);
     const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+    // instr, not LIKE: every character of the search is literal, % and _ included.
+    const search = query.search === undefined || query.search === ''
+      ? { named: '', counted: '', params: [] as string[] }
+      : { named: ' WHERE instr(u.user_id, ?) > 0', counted: ' WHERE user_ref IN (SELECT id FROM users WHERE instr(user_id, ?) > 0)', params: [query.search] };
     this.db.exec('BEGIN');
     try {
       const refs = (this.db.prepare(`WITH ${source.sql},
           grouped AS (SELECT user_ref${aggregates === '' ? '' : `, ${aggregates}`} FROM src GROUP BY user_ref),
-          named AS (SELECT grouped.*, u.user_id AS user_id FROM grouped JOIN users u ON u.id = grouped.user_ref)
+          named AS (SELECT grouped.*, u.user_id AS user_id FROM grouped JOIN users u ON u.id = grouped.user_ref${search.named})
         SELECT user_ref FROM named ORDER BY ${SORT_SQL[query.sort]} ${direction}, user_id ASC LIMIT ? OFFSET ?`)
-        .all(...source.params, query.limit, query.offset) as Row[]).map((row) => Number(row.user_ref));
-      const total = Number((this.db.prepare(`WITH ${source.sql} SELECT COUNT(DISTINCT user_ref) AS n FROM src`)
-        .get(...source.params) as Row).n);
+        .all(...source.params, ...search.params, query.limit, query.offset) as Row[]).map((row) => Number(row.user_ref));
+      const total = Number((this.db.prepare(`WITH ${source.sql} SELECT COUNT(DISTINCT user_ref) AS n FROM src${search.counted}`)
+        .get(...source.params, ...search.params) as Row).n);
       const page = refs.length === 0 ? [] : this.totalsOf(query, refs);
       const numbers = new Float64Array(page.length * USER_COLUMNS.length);
       page.forEach((totals, index) => {
@@ -132,6 +136,114 @@ export class LedgerReads {
       this.db.exec('COMMIT');
     }
   }
+}
+
+/** A filter's choices, not a report: a property with more values than this is not one to filter by. */
+const MAX_LISTED_VALUES = 500;
+
+/** The Users page's reads beyond the users API's lists: totals, per-property sums, anomalies' daily activity. */
+export class LedgerOverviewReads {
+  private readonly db: DatabaseSync;
+  private readonly userSpan: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.userSpan = db.prepare('SELECT id, first_seen_ms, last_seen_ms FROM users WHERE user_id = ?');
+  }
+
+  overview(filter: UsageFilter, propertyNames: readonly string[], valueNames: readonly string[] = []): UsageOverview {
+    this.db.exec('BEGIN');
+    try {
+      const source = allUsersSource(filter);
+      const totals = this.db.prepare(`WITH ${source.sql} SELECT COUNT(DISTINCT user_ref) AS users, ${SUMS_SQL} FROM src`)
+        .get(...source.params) as Row;
+      const byProperty: UsageOverview['byProperty'] = [];
+      for (const name of propertyNames) {
+        const series = allUsersSource(filter, undefined, { bySeries: true });
+        // A property's value is looked up once per property set (they are few), then joined to each row's series.
+        const rows = this.db.prepare(`WITH ${series.sql},
+            set_value AS (SELECT p.id AS set_id, coalesce((SELECT value FROM json_each(p.json) WHERE key = ?), '') AS value FROM property_sets p),
+            series_value AS (SELECT s.id AS series_ref, v.value AS value FROM series s JOIN set_value v ON v.set_id = s.property_set)
+          SELECT series_value.value AS value, COUNT(DISTINCT src.user_ref) AS users, ${qualifiedSums('src')}
+          FROM src JOIN series_value ON series_value.series_ref = src.series_id
+          GROUP BY series_value.value ORDER BY cost_nano_usd DESC, value`).all(...series.params, name) as Row[];
+        for (const row of rows) byProperty.push({ name, value: String(row.value), users: Number(row.users), ...toSums(row) });
+      }
+      const values: Record<string, string[]> = {};
+      const recorded = this.db.prepare(`SELECT DISTINCT coalesce((SELECT value FROM json_each(p.json) WHERE key = ?), '') AS value
+        FROM property_sets p ORDER BY value LIMIT ${MAX_LISTED_VALUES}`);
+      for (const name of valueNames) values[name] = (recorded.all(name) as Row[]).map((row) => String(row.value));
+      return { users: Number(totals.users), sums: toSums(totals), byProperty, values };
+    } finally {
+      this.db.exec('COMMIT');
+    }
+  }
+
+  userProperties(userIds: readonly string[], propertyNames: readonly string[], filter: UsageFilter): Record<string, Record<string, string>> {
+    const found: Record<string, Record<string, string>> = {};
+    if (propertyNames.length === 0) return found;
+    this.db.exec('BEGIN');
+    try {
+      for (const userId of userIds) {
+        const span = userSpanOf(this.userSpan, userId);
+        if (span === undefined) continue;
+        // One user's rows by point lookups (oneUserSource): a page of users costs a page of small reads.
+        const source = oneUserSource(filter, span);
+        const rows = this.db.prepare(`WITH ${source.sql} SELECT p.json AS json, TOTAL(src.requests) AS requests
+          FROM src JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set
+          GROUP BY s.property_set`).all(...source.params) as Row[];
+        const values = mostUsedValues(rows, propertyNames);
+        if (Object.keys(values).length > 0) found[userId] = values;
+      }
+      return found;
+    } finally {
+      this.db.exec('COMMIT');
+    }
+  }
+
+  dailyActivity(fromDay: number, toDay: number, minRequests: number): DailyActivity[] {
+    const rows = this.db.prepare(`SELECT u.user_id AS user_id, d.day AS day, d.requests AS requests, d.cost_nano_usd AS cost
+      FROM user_daily today JOIN users u ON u.id = today.user_ref
+      JOIN user_daily d ON d.user_ref = today.user_ref AND d.day >= ? AND d.day < ?
+      WHERE today.day = ? AND today.requests >= ?`).all(fromDay, toDay, toDay - 1, minRequests) as Row[];
+    const byUser = new Map<string, DailyActivity>();
+    for (const row of rows) {
+      const userId = String(row.user_id);
+      let activity = byUser.get(userId);
+      if (activity === undefined) {
+        activity = { userId, requests: new Array<number>(toDay - fromDay).fill(0), costNanoUsd: new Array<number>(toDay - fromDay).fill(0) };
+        byUser.set(userId, activity);
+      }
+      activity.requests[Number(row.day) - fromDay] = Number(row.requests);
+      activity.costNanoUsd[Number(row.day) - fromDay] = Number(row.cost);
+    }
+    return [...byUser.values()];
+  }
+}
+
+function qualifiedSums(table: string): string {
+  return SUMS_SQL.replace(/TOTAL\((\w+)\)/g, `TOTAL(${table}.$1)`);
+}
+
+/** Per property set request counts -> for each name, the value carried by the most requests (ties: the smaller). */
+export function mostUsedValues(rows: readonly Row[], propertyNames: readonly string[]): Record<string, string> {
+  const counts = new Map<string, Map<string, number>>();
+  for (const row of rows) {
+    const properties = JSON.parse(String(row.json)) as Record<string, string>;
+    for (const name of propertyNames) {
+      const value = properties[name];
+      if (value === undefined) continue;
+      let perValue = counts.get(name);
+      if (perValue === undefined) counts.set(name, perValue = new Map());
+      perValue.set(value, (perValue.get(value) ?? 0) + Number(row.requests));
+    }
+  }
+  const chosen: Record<string, string> = {};
+  for (const [name, perValue] of counts) {
+    const [best] = [...perValue].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    chosen[name] = best![0];
+  }
+  return chosen;
 }
 
 /** A user's id and known span of activity, or undefined for a user the ledger has never seen. */
