@@ -59,16 +59,25 @@ process.on('exit', () => {
 });
 // Its own connection, opened directly (this thread loads nothing else: it is a thread's worth of memory): a small
 // page cache, since a checkpoint reads the WAL's frames and writes them without keeping them.
-const db = new DatabaseSync(settings.path, { timeout: RESTART_WAIT_MS });
-db.exec(`PRAGMA synchronous = ${settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA cache_size = -256;
-  PRAGMA wal_autocheckpoint = 0;`);
-const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
-const restart = db.prepare('PRAGMA wal_checkpoint(RESTART)');
+function openConnection() {
+  const db = new DatabaseSync(settings.path, { timeout: RESTART_WAIT_MS });
+  db.exec(`PRAGMA synchronous = ${settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA cache_size = -256;
+    PRAGMA wal_autocheckpoint = 0;`);
+  return { db, passive: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'), restart: db.prepare('PRAGMA wal_checkpoint(RESTART)') };
+}
+
+/**
+ * Undefined after a failure: a connection that met a read-only or failing file may keep answering "attempt to write
+ * a readonly database" after the disk is good again, so the next round opens a new one.
+ */
+let connection: ReturnType<typeof openConnection> | undefined;
 /** Whether the last checkpoint failed: a failure is told once, not every 500 ms. */
 let failing = false;
 
 function checkpoint(): void {
   try {
+    connection ??= openConnection();
+    const { passive, restart } = connection;
     let state = { log: 0, checkpointed: 0 };
     for (let round = 0; round < MAX_ROUNDS; round++) {
       state = passive.get() as typeof state;
@@ -81,6 +90,8 @@ function checkpoint(): void {
     const message = `ledger checkpoint failed: ${(error as Error).message}`;
     if (!failing) process.emitWarning(message);
     failing = true;
+    try { connection?.db.close(); } catch { /* the connection is being dropped for failing already */ }
+    connection = undefined;
     settings.failures.postMessage({ error: message } satisfies CheckpointFailure);
   }
 }
@@ -90,7 +101,7 @@ const timer = setInterval(checkpoint, CHECKPOINT_EVERY_MS);
 port.on('message', (message: 'close') => {
   if (message !== 'close') return;
   clearInterval(timer);
-  try { db.close(); } finally {
+  try { connection?.db.close(); } finally {
     Atomics.store(settings.closed, 0, 1);
     Atomics.notify(settings.closed, 0);
     settings.failures.close();
