@@ -18,11 +18,19 @@ RUN npm run build
 USER node
 CMD ["node", "--import", "llm-user-metrics/instrumentation", "examples/demo-app.mjs"]
 
+FROM base AS ui
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY ui ./ui
+RUN npm run build:ui
+
 FROM base AS processor
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
+# The Users page at /, built in the ui stage (esbuild is a dev dependency).
+COPY --from=ui /app/dist/ui ./dist/ui
 RUN mkdir -p /data && chown node:node /data
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4318 DATA_DIR=/data
 USER node

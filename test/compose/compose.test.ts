@@ -165,7 +165,16 @@ describe('Dockerfile', () => {
     assert.match(processor, /HOST=0\.0\.0\.0/);
     assert.match(processor, /CMD \["node", "src\/main\.ts"\]/);
     assert.match(processor, /USER node/);
-    for (const copied of processor.matchAll(/^COPY (\S+)/gm)) assert.ok(existsSync(repoFile(copied[1]!)), `${copied[1]} exists`);
+    for (const copied of processor.matchAll(/^COPY (?!--from=)(\S+)/gm)) assert.ok(existsSync(repoFile(copied[1]!)), `${copied[1]} exists`);
+  });
+
+  it('the processor image carries the Users page, built in a stage of its own', () => {
+    const processor = built.get('processor')!;
+    assert.match(processor, /^COPY --from=ui \/app\/dist\/ui \.\/dist\/ui$/m, 'served from <package>/dist/ui (src/receive/ui-route.ts)');
+    const ui = built.get('ui')!;
+    assert.match(ui, /RUN npm ci\n/);
+    assert.match(ui, /RUN npm run build:ui/);
+    for (const copied of ui.matchAll(/^COPY (\S+)/gm)) assert.ok(existsSync(repoFile(copied[1]!)), `${copied[1]} exists`);
   });
 
   it('the demo stage builds the instrumentation the app loads by package name', () => {
