@@ -7,6 +7,7 @@
  *   npm run bench                 the full run (a few minutes)
  *   npm run bench -- --quick      a smoke run with small counts, for checking the benchmark itself still works
  *   npm run bench -- --flood      only the RSS of the flood of distinct user ids
+ *   npm run bench -- --metrics    only /metrics at 10,000 users, USER_METRICS=light and full side by side
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { makeMixedBatch } from './mixed-sources.ts';
 
 const quick = process.argv.includes('--quick');
 const floodOnly = process.argv.includes('--flood');
+const metricsOnly = process.argv.includes('--metrics');
 const ROUNDS = quick ? 2 : 5;
 const BATCHES = quick ? 4 : 16;
 const SENDS_PER_ROUND = quick ? 8 : 100;
@@ -199,25 +201,125 @@ function distinctUserBatch(first: number, count: number): Uint8Array {
   }).finish();
 }
 
-async function renderTime() {
-  const processor = await startProcessor({ MAX_USERS: String(RENDER_USERS * 2) });
+/** Models a user calls (three each, from this list), so that every user has several per-model series. */
+const RENDER_MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1-mini', 'o3-mini', 'gpt-4.1'];
+const RENDER_CALLS_PER_USER = 3;
+
+/**
+ * An export of the calls of users `first`..`first+count-1`: each user on one plan and one feature (the two default
+ * property labels), three models each, one user in ten with a failed call. `serial` makes span ids unique.
+ */
+function usersBatch(first: number, count: number, serial: number): Uint8Array {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const spans = [];
+  for (let index = 0; index < count; index++) {
+    const user = first + index;
+    for (let call = 0; call < RENDER_CALLS_PER_USER; call++) {
+      const id = (serial * 1_000_003 + user) * RENDER_CALLS_PER_USER + call;
+      const attribute = (key: string, value: object) => ({ key, value });
+      spans.push({
+        traceId: Buffer.from(id.toString(16).padStart(32, '0'), 'hex'),
+        spanId: Buffer.from((id + 1).toString(16).padStart(16, '0'), 'hex'),
+        name: 'chat',
+        kind: 3,
+        startTimeUnixNano: String(now - 900_000_000n),
+        endTimeUnixNano: String(now),
+        ...(call === 0 && user % 10 === 0 ? { status: { code: 2 } } : {}),
+        attributes: [
+          attribute('gen_ai.operation.name', { stringValue: 'chat' }),
+          attribute('gen_ai.provider.name', { stringValue: 'openai' }),
+          attribute('gen_ai.request.model', { stringValue: RENDER_MODELS[(user + call) % RENDER_MODELS.length] }),
+          attribute('gen_ai.usage.input_tokens', { intValue: 1000 }),
+          attribute('gen_ai.usage.output_tokens', { intValue: 500 }),
+          attribute('user.id', { stringValue: `user-${user}@example.com` }),
+          attribute('llm_user_metrics.property.plan', { stringValue: ['free', 'pro', 'premium'][user % 3] }),
+          attribute('llm_user_metrics.property.feature', { stringValue: ['chat', 'search', 'summarize', 'agent'][user % 4] }),
+        ],
+      });
+    }
+  }
+  return ExportTraceServiceRequest.encode({
+    resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'bench' }, spans }] }],
+  }).finish();
+}
+
+interface ScrapeRound { scrapeMs: number; worstExportMs: number; exports: number }
+
+/**
+ * One scrape while small exports (3 calls of 5 known users, one at a time) keep arriving: how long the scrape took
+ * to arrive whole, and the slowest export answered while it ran (an export waits while a render holds the thread).
+ */
+async function scrapeUnderLoad(url: string, serial: number): Promise<ScrapeRound & { text: string }> {
+  let scraping = true;
+  let worst = 0;
+  let exports = 0;
+  const trickle = (async () => {
+    for (let round = 0; scraping; round++) {
+      const body = usersBatch((serial * 7 + round * 5) % RENDER_USERS, 5, serial * 10_000 + round + 1);
+      const sent = performance.now();
+      await post(url, body, 'application/x-protobuf');
+      worst = Math.max(worst, performance.now() - sent);
+      exports++;
+    }
+  })();
+  // Let the trickle start, so that the scrape meets exports in flight.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const started = performance.now();
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const scrapeMs = performance.now() - started;
+  scraping = false;
+  await trickle;
+  return { scrapeMs, worstExportMs: worst, exports, text };
+}
+
+/**
+ * /metrics at RENDER_USERS active users with USER_METRICS=light (the default) and full side by side: the processors
+ * are filled alike, then the rounds alternate between them, so that the shared machine's noise falls on both.
+ */
+async function metricsScrapes() {
+  const modes = ['light', 'full'] as const;
+  const processors = await Promise.all(modes.map((mode) => startProcessor({
+    USER_METRICS: mode, MAX_USERS: String(RENDER_USERS * 2), LEDGER: 'off',
+  })));
   try {
-    for (let first = 0; first < RENDER_USERS; first += 500) {
-      await post(processor.url, distinctUserBatch(first, Math.min(500, RENDER_USERS - first)), 'application/x-protobuf');
+    for (const processor of processors) {
+      for (let first = 0; first < RENDER_USERS; first += 500) {
+        await post(processor.url, usersBatch(first, Math.min(500, RENDER_USERS - first), 0), 'application/x-protobuf');
+      }
     }
-    const times: number[] = [];
-    let bytes = 0;
-    let series = 0;
-    for (let round = 0; round < ROUNDS; round++) {
-      const started = performance.now();
-      const text = await (await fetch(`${processor.url}/metrics`)).text();
-      times.push(performance.now() - started);
-      bytes = text.length;
-      series = text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
+    const rounds = modes.map(() => [] as ScrapeRound[]);
+    const shape = modes.map(() => ({ bytes: 0, series: 0 }));
+    for (let round = -1; round < ROUNDS; round++) { // round -1 warms up
+      for (const [index, processor] of processors.entries()) {
+        const result = await scrapeUnderLoad(processor.url, round + 2);
+        if (round < 0) continue;
+        rounds[index]!.push(result);
+        shape[index] = {
+          bytes: Buffer.byteLength(result.text),
+          series: result.text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length,
+        };
+      }
     }
-    return { ms: median(times), bytes, series };
+    return modes.map((mode, index) => ({
+      mode,
+      scrapeMs: median(rounds[index]!.map((round) => round.scrapeMs)),
+      worstExportMs: median(rounds[index]!.map((round) => round.worstExportMs)),
+      worstOfAllMs: Math.max(...rounds[index]!.map((round) => round.worstExportMs)),
+      exports: median(rounds[index]!.map((round) => round.exports)),
+      ...shape[index]!,
+      perUser: (shape[index]!.series) / RENDER_USERS,
+    }));
   } finally {
-    await processor.stop();
+    await Promise.all(processors.map((processor) => processor.stop()));
+  }
+}
+
+function printMetricsScrapes(results: Awaited<ReturnType<typeof metricsScrapes>>) {
+  console.log(`\n/metrics with ${format(RENDER_USERS)} active users (plan and feature labels, ${RENDER_CALLS_PER_USER} models each), ledger off, exports of 15 calls arriving one at a time during each scrape:`);
+  console.log('| USER_METRICS | scrape ms | worst export ms during a scrape (median of rounds / worst round) | exports during a scrape | series | per user | MB |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const result of results) {
+    console.log(`| ${result.mode} | ${format(result.scrapeMs, 1)} | ${format(result.worstExportMs, 1)} / ${format(result.worstOfAllMs, 1)} | ${format(result.exports)} | ${format(result.series)} | ${format(result.perUser, 1)} | ${format(result.bytes / 1e6, 1)} |`);
   }
 }
 
@@ -245,6 +347,10 @@ async function floodRss() {
 
 async function main() {
   console.log(`llm-user-metrics benchmark${quick ? ' (quick)' : ''}: Node ${process.version}, ${ROUNDS} rounds, medians\n`);
+  if (metricsOnly) {
+    printMetricsScrapes(await metricsScrapes());
+    return;
+  }
   if (!floodOnly) await throughputAndRender();
   const flood = await floodRss();
   console.log(`${format(flood.users)} distinct user ids (MAX_USERS default): peak RSS ${format(flood.peakRss)} MiB, ${format(flood.overflow)} calls folded into __overflow__, ${format(flood.seconds, 1)} s`);
@@ -277,8 +383,7 @@ async function throughputAndRender() {
   const mixed = ingest.find((result) => result.setup.mixed)!;
   console.log(`Every source mixed (bench/mixed-sources.ts: ~70% call spans, the rest AI SDK parents, agents and app spans; prompt text where libraries record it) / ours only: ${format(mixed.wall / single.wall, 2)} (wall), ${format(mixed.perCpuSecond / single.perCpuSecond, 2)} (per CPU-second)`);
 
-  const render = await renderTime();
-  console.log(`\n/metrics with ${format(RENDER_USERS)} active users: ${format(render.ms, 1)} ms per scrape (${format(render.series)} series, ${format(render.bytes / 1e6, 1)} MB)`);
+  printMetricsScrapes(await metricsScrapes());
 }
 
 await main();

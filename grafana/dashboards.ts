@@ -42,11 +42,12 @@ interface PanelSpec {
 
 // ---- label filters shared by the overview's queries -------------------------------------------------------------
 
-/** Per-call families: every filter variable applies. */
-const CALL = 'user_id=~"$user", plan=~"$plan", feature=~"$feature", provider=~"$provider", model=~"$model"';
-/** Per-user gauges carry the user and property labels only. */
+/**
+ * Per-user families carry the user and property labels (USER_METRICS=light, the default, has no provider or model
+ * on them; full adds them, and these queries sum them away), so the provider and model filters do not apply here.
+ */
 const USER = 'user_id=~"$user", plan=~"$plan", feature=~"$feature"';
-/** Histograms across users carry no user_id. */
+/** Per-model families (llm_model_*, histograms) carry no user_id: the user filter does not apply. */
 const MODEL = 'plan=~"$plan", feature=~"$feature", provider=~"$provider", model=~"$model"';
 
 const inRange = (metric: string, filter: string): string => `increase(${metric}{${filter}}[$__range])`;
@@ -253,15 +254,16 @@ function dashboard(uid: string, title: string, description: string, variables: J
 // ---- the overview ---------------------------------------------------------------------------------------------------
 
 function overview(): JsonObject {
-  const cost = (filter = CALL) => inRange('llm_cost_usd_total', filter);
-  const requests = (filter = CALL) => inRange('llm_requests_total', filter);
+  const cost = (filter = USER) => inRange('llm_cost_usd_total', filter);
+  const requests = (filter = USER) => inRange('llm_requests_total', filter);
   const errorShare = (by: string) =>
-    `(sum${by} (${requests(`${CALL}, status="error"`)}) or sum${by} (${requests()}) * 0) / sum${by} (${requests()})`;
+    `(sum${by} (${requests(`${USER}, status="error"`)}) or sum${by} (${requests()}) * 0) / sum${by} (${requests()})`;
+  const modelRequests = (filter = MODEL) => inRange('llm_model_requests_total', filter);
   const seenUsers = `last_over_time(llm_user_last_seen_timestamp_seconds{${USER}}[$__range])`;
 
   const variables = [
-    labelVariable('provider', 'Provider', 'label_values(llm_requests_total, provider)', true),
-    labelVariable('model', 'Model', 'label_values(llm_requests_total{provider=~"$provider"}, model)', true),
+    labelVariable('provider', 'Provider', 'label_values(llm_model_requests_total, provider)', true),
+    labelVariable('model', 'Model', 'label_values(llm_model_requests_total{provider=~"$provider"}, model)', true),
     labelVariable('plan', 'Plan', 'label_values(llm_requests_total, plan)', true),
     labelVariable('feature', 'Feature', 'label_values(llm_requests_total, feature)', true),
     labelVariable('user', 'User', 'label_values(llm_requests_total{plan=~"$plan", feature=~"$feature"}, user_id)', true),
@@ -277,15 +279,15 @@ function overview(): JsonObject {
     stat('Error rate', 'What share of calls failed?', 'percentunit', errorShare(''),
       { fieldConfig: thresholds('percentunit', [[0, 'green'], [0.05, 'orange'], [0.2, 'red']]) }),
     stat('Tokens in', 'How many prompt tokens (uncached, cache read and cache write)?', 'count:tokens',
-      `sum(${inRange('llm_tokens_total', `${CALL}, type=~"input|cache_read|cache_write"`)})`),
+      `sum(${inRange('llm_tokens_total', `${USER}, type=~"input|cache_read|cache_write"`)})`),
     stat('Tokens out', 'How many completion tokens (reasoning included)?', 'count:tokens',
-      `sum(${inRange('llm_tokens_total', `${CALL}, type="output"`)})`),
+      `sum(${inRange('llm_tokens_total', `${USER}, type="output"`)})`),
     bars('Top 10 spenders', 'Who are the top spenders over the range?', 'currencyUSD',
       `topk(10, sum by (user_id) (${cost()}))`, '{{user_id}}'),
     lines('Spend per hour, top 10 users', 'Who is spending right now, and since when?', 'currencyUSD',
-      [overTime(`topk(10, sum by (user_id) (${perSecond('llm_cost_usd_total', CALL)})) * 3600`, '{{user_id}}')], 8),
+      [overTime(`topk(10, sum by (user_id) (${perSecond('llm_cost_usd_total', USER)})) * 3600`, '{{user_id}}')], 8),
     lines('Spend per hour by model', 'Which models does the money go to?', 'currencyUSD',
-      [overTime(`sum by (provider, model) (${perSecond('llm_cost_usd_total', CALL)}) * 3600`, '{{provider}} {{model}}')], 8),
+      [overTime(`sum by (provider, model) (${perSecond('llm_model_cost_usd_total', MODEL)}) * 3600`, '{{provider}} {{model}}')], 8),
 
     row('Plans and features'),
     bars('Average cost per user by plan', 'What does a user of each plan cost on average over the range?',
@@ -298,9 +300,9 @@ function overview(): JsonObject {
     bars('Plan prices', 'What does each plan pay per month (PLAN_PRICES_USD)?', 'currencyUSD',
       'max by (plan) (llm_plan_monthly_price_usd{plan=~"$plan"})', '{{plan}}', 6),
     lines('Spend per hour by plan', 'How does spend per plan move over time?', 'currencyUSD',
-      [overTime(`sum by (plan) (${perSecond('llm_cost_usd_total', CALL)}) * 3600`, '{{plan}}')]),
+      [overTime(`sum by (plan) (${perSecond('llm_cost_usd_total', USER)}) * 3600`, '{{plan}}')]),
     lines('Requests per second by feature', 'How does traffic per feature move over time?', 'reqps',
-      [overTime(`sum by (feature) (${perSecond('llm_requests_total', CALL)})`, '{{feature}}')]),
+      [overTime(`sum by (feature) (${perSecond('llm_requests_total', USER)})`, '{{feature}}')]),
 
     row('Profit: plan revenue minus LLM cost'),
     bars('Most profitable users', 'Which users earn the most over their LLM cost (plan price prorated to the range)?',
@@ -311,21 +313,21 @@ function overview(): JsonObject {
       `sum by (plan) (${profitPerUser(USER)})`, '{{plan}}'),
 
     row('Users'),
-    table('Users', 'Per user over the range: what did they cost, how many calls and tokens, how fast, how many failed, when were they first and last seen, how many models? Sort by any column; click a user for their detail.', [
+    table('Users', 'Per user over the range: what did they cost, how many calls and tokens, how fast, how many failed, when were they first and last seen? Sort by any column; click a user for their detail.', [
       { name: 'Cost', unit: 'currencyUSD', expr: `sum by (user_id, plan) (${cost()})` },
       { name: 'Requests', unit: 'short', expr: `sum by (user_id, plan) (${requests()})` },
-      { name: 'Tokens in', unit: 'count:tokens', expr: `sum by (user_id, plan) (${inRange('llm_tokens_total', `${CALL}, type=~"input|cache_read|cache_write"`)})` },
-      { name: 'Tokens out', unit: 'count:tokens', expr: `sum by (user_id, plan) (${inRange('llm_tokens_total', `${CALL}, type="output"`)})` },
-      { name: 'Avg latency', unit: 's', expr: `sum by (user_id, plan) (${inRange('llm_user_request_duration_seconds_sum', CALL)}) / sum by (user_id, plan) (${inRange('llm_user_request_duration_seconds_count', CALL)})` },
+      { name: 'Tokens in', unit: 'count:tokens', expr: `sum by (user_id, plan) (${inRange('llm_tokens_total', `${USER}, type=~"input|cache_read|cache_write"`)})` },
+      { name: 'Tokens out', unit: 'count:tokens', expr: `sum by (user_id, plan) (${inRange('llm_tokens_total', `${USER}, type="output"`)})` },
+      { name: 'Avg latency', unit: 's', expr: `sum by (user_id, plan) (${inRange('llm_user_request_duration_seconds_sum', USER)}) / sum by (user_id, plan) (${inRange('llm_user_request_duration_seconds_count', USER)})` },
       { name: 'Error rate', unit: 'percentunit', expr: errorShare(' by (user_id, plan)') },
-      { name: 'First seen', unit: 'dateTimeAsLocal', expr: `min by (user_id, plan) (min_over_time(llm_user_first_seen_timestamp_seconds{${USER}}[$__range])) * 1000` },
+      { name: 'First seen', unit: 'dateTimeAsLocal', expr: `min by (user_id, plan) (min_over_time(llm_user_last_seen_timestamp_seconds{${USER}}[$__range])) * 1000` },
       { name: 'Last seen', unit: 'dateTimeFromNow', expr: `max by (user_id, plan) (${seenUsers}) * 1000` },
-      { name: 'Models', unit: 'short', expr: `count by (user_id, plan) (group by (user_id, plan, provider, model) (last_over_time(llm_requests_total{${CALL}}[$__range])))` },
     ], { sortBy: 'Cost', userLink: true }),
-    table('Models per user', 'Which models does each user call, how often, at what cost?', [
-      { name: 'Requests', unit: 'short', expr: `sum by (user_id, provider, model) (${requests()})` },
-      { name: 'Cost', unit: 'currencyUSD', expr: `sum by (user_id, provider, model) (${cost()})` },
-    ], { sortBy: 'Cost', userLink: true, width: 12 }),
+    table('Models', 'Which models get the calls and the money, and how often do they fail?', [
+      { name: 'Requests', unit: 'short', expr: `sum by (provider, model) (${modelRequests()})` },
+      { name: 'Cost', unit: 'currencyUSD', expr: `sum by (provider, model) (${inRange('llm_model_cost_usd_total', MODEL)})` },
+      { name: 'Error rate', unit: 'percentunit', expr: `(sum by (provider, model) (${modelRequests(`${MODEL}, status="error"`)}) or sum by (provider, model) (${modelRequests()}) * 0) / sum by (provider, model) (${modelRequests()})` },
+    ], { sortBy: 'Cost', width: 12 }),
     table('Unpriced calls', 'Which models have no price, so their calls count as 0 USD? (add them to PRICES_FILE)', [
       { name: 'Calls', unit: 'short', expr: `sum by (provider, model) (increase(llm_unpriced_requests_total{provider=~"$provider", model=~"$model"}[$__range]))` },
     ], { sortBy: 'Calls', width: 12 }),
@@ -347,7 +349,7 @@ function overview(): JsonObject {
     bars('Error rate by user, last 5 minutes', 'Which users see their calls fail?', 'percentunit',
       `topk(10, llm:user_error_ratio:rate5m{user_id=~"$user"})`, '{{user_id}}'),
     lines('Failed calls per second by provider and model', 'Is there an error storm, and where?', 'reqps',
-      [overTime(`sum by (provider, model) (${perSecond('llm_requests_total', `${CALL}, status="error"`)})`, '{{provider}} {{model}}')], 24),
+      [overTime(`sum by (provider, model) (${perSecond('llm_model_requests_total', `${MODEL}, status="error"`)})`, '{{provider}} {{model}}')], 24),
 
     row('Processor'),
     stat('Processor up', 'Is Prometheus scraping the processor?', 'none', 'min(up{job="llm-user-metrics"})', {
@@ -410,8 +412,8 @@ function userDetail(): JsonObject {
       `sum(${inRange('llm_user_request_duration_seconds_sum', ONE)}) / sum(${inRange('llm_user_request_duration_seconds_count', ONE)})`),
     stat('Error rate', 'What share of their calls failed?', 'percentunit',
       `(sum(${inRange('llm_requests_total', `${ONE}, status="error"`)}) or vector(0)) / sum(${requests})`),
-    stat('First seen', 'When did the processor first see them?', 'dateTimeAsLocal',
-      `min(min_over_time(llm_user_first_seen_timestamp_seconds{${ONE}}[$__range])) * 1000`),
+    stat('First seen', 'When did the processor first see them in the range (to a scrape interval)?', 'dateTimeAsLocal',
+      `min(min_over_time(llm_user_last_seen_timestamp_seconds{${ONE}}[$__range])) * 1000`),
     stat('Last seen', 'When did they last make a call?', 'dateTimeFromNow',
       `max(max_over_time(llm_user_last_seen_timestamp_seconds{${ONE}}[$__range])) * 1000`),
     stat('Plan', 'Which plan are they on?', 'none',
@@ -426,30 +428,28 @@ function userDetail(): JsonObject {
       `sum(${inRange('llm_tokens_total', `${ONE}, type="output"`)})`),
 
     row('$user over time'),
-    lines('Spend per hour by model', 'How does their spend move, and on which models?', 'currencyUSD',
-      [overTime(`sum by (provider, model) (${perSecond('llm_cost_usd_total', ONE)}) * 3600`, '{{provider}} {{model}}')]),
+    lines('Spend per hour by feature', 'How does their spend move, and on which features?', 'currencyUSD',
+      [overTime(`sum by (feature) (${perSecond('llm_cost_usd_total', ONE)}) * 3600`, '{{feature}}')]),
     lines('Spend: last 5 minutes vs last hour', 'Is their spend above their own baseline?', 'currencyUSD', [
       { refId: 'A', expr: 'llm:user_cost_usd:rate5m{user_id="$user"} * 3600', instant: false, legendFormat: 'last 5 minutes (USD/hour)' },
       { refId: 'B', expr: 'llm:user_cost_usd:rate1h{user_id="$user"} * 3600', instant: false, legendFormat: 'last hour (USD/hour)' },
     ]),
     lines('Requests per second by status', 'How many calls do they make, and how many fail?', 'reqps',
       [overTime(`sum by (status) (${perSecond('llm_requests_total', ONE)})`, '{{status}}')]),
-    lines('Average latency by model', 'How long do their calls take?', 's',
-      [overTime(`sum by (model) (${perSecond('llm_user_request_duration_seconds_sum', ONE)}) / sum by (model) (${perSecond('llm_user_request_duration_seconds_count', ONE)})`, '{{model}}')]),
+    lines('Average latency by feature', 'How long do their calls take?', 's',
+      [overTime(`sum by (feature) (${perSecond('llm_user_request_duration_seconds_sum', ONE)}) / sum by (feature) (${perSecond('llm_user_request_duration_seconds_count', ONE)})`, '{{feature}}')]),
     lines('Tokens per second by type', 'What kind of tokens do they use?', 'count:tokens',
       [overTime(`sum by (type) (${perSecond('llm_tokens_total', ONE)})`, '{{type}}')]),
     lines('Error rate', 'Are their calls failing?', 'percentunit',
       [overTime('llm:user_error_ratio:rate5m{user_id="$user"}', 'error rate (5 m)')]),
 
-    row('$user by model and feature'),
-    table('Models used', 'Which models did they call over the range?', [
-      { name: 'Requests', unit: 'short', expr: `sum by (provider, model) (${requests})` },
-      { name: 'Cost', unit: 'currencyUSD', expr: `sum by (provider, model) (${cost})` },
-    ], { sortBy: 'Cost', width: 12 }),
+    // No per-model split for one user: the default light set has none (its models are in the users API,
+    // /api/users/:id, or on /metrics with USER_METRICS=full).
+    row('$user by feature'),
     table('Features used', 'Which features did they use over the range?', [
       { name: 'Requests', unit: 'short', expr: `sum by (feature) (${requests})` },
       { name: 'Cost', unit: 'currencyUSD', expr: `sum by (feature) (${cost})` },
-    ], { sortBy: 'Cost', width: 12 }),
+    ], { sortBy: 'Cost', width: 24 }),
   ];
 
   return dashboard(USER_DETAIL_UID, 'LLM user detail',

@@ -4,6 +4,7 @@
  */
 
 import { MAX_LABEL_TEXT_LENGTH } from './sinks/metrics/label-text.ts';
+import type { UserMetricsSet } from './sinks/metrics/usage-metrics.ts';
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
 import type { CallLimits } from './sources/limits.ts';
 import { DEFAULT_MAX_ATTRIBUTES_PER_SPAN } from './decode/limits.ts';
@@ -21,6 +22,8 @@ export interface Config {
   readonly maxUsers: number;
   /** A user idle this long has their series removed from /metrics. */
   readonly userTtlSeconds: number;
+  /** 'light': per-user series carry user_id and the properties only; 'full': provider and model too. */
+  readonly userMetrics: UserMetricsSet;
   readonly userIdLabel: UserIdLabelMode;
   readonly userIdHashSalt: string;
   /** Path of a JSON file with the operator's own prices, or '' for none. */
@@ -138,6 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
       : read('PROPERTY_LABELS', ['plan', 'feature'], parsePropertyLabels),
     maxUsers: read('MAX_USERS', 10_000, integer(1, 10_000_000)),
     userTtlSeconds: read('USER_TTL_SECONDS', 3600, integer(1, 365 * 24 * 3600)),
+    userMetrics: read<UserMetricsSet>('USER_METRICS', 'light', oneOf(['light', 'full'])),
     userIdLabel,
     userIdHashSalt,
     pricesFile: read('PRICES_FILE', '', (raw) => raw),

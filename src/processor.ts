@@ -50,6 +50,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
   const userLabel = { mode: config.userIdLabel, salt: config.userIdHashSalt } as const;
   const usageMetrics = new UsageMetrics({
     propertyLabels: config.propertyLabels,
+    userMetrics: config.userMetrics,
     maxUsers: config.maxUsers,
     userTtlSeconds: config.userTtlSeconds,
     userLabel,

@@ -10,6 +10,12 @@ describe('configuration', () => {
     assert.equal(config.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
     assert.deepEqual(config.propertyLabels, ['plan', 'feature']);
     assert.equal(config.userIdLabel, 'raw');
+    assert.equal(config.userMetrics, 'light');
+  });
+
+  it('takes USER_METRICS=full for the per-model split on every per-user series, and nothing else', () => {
+    assert.equal(loadConfig({ USER_METRICS: 'full' }).userMetrics, 'full');
+    assert.throws(() => loadConfig({ USER_METRICS: 'heavy' }), /USER_METRICS="heavy": must be one of light, full/);
   });
 
   it('parses every setting', () => {

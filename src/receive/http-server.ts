@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Gauge } from 'prom-client';
 import type { Ingest } from '../pipeline.ts';
@@ -73,11 +74,17 @@ export function createHttpApp(deps: HttpServerDeps) {
 
   app.get('/metrics', async (_request, response) => {
     const started = performance.now();
-    const lines: string[] = [];
-    deps.usageMetrics.render(lines);
+    response.status(200).type('text/plain; version=0.0.4; charset=utf-8');
+    // Written slice by slice, yielding between slices: exports arriving during a scrape of 10,000 users wait for
+    // one slice, not for the whole render, and no single string of tens of MB is built.
+    for (const slice of deps.usageMetrics.renderSlices()) {
+      if (response.destroyed) return; // the scraper went away: render no more for it
+      response.write(`${slice.join('\n')}\n`);
+      await setImmediate();
+    }
     const own = await deps.health.registry.metrics();
     deps.health.renderSeconds.set((performance.now() - started) / 1000);
-    response.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n${own}`);
+    response.end(own);
   });
 
   app.get('/healthz', (_request, response) => {

@@ -92,7 +92,7 @@ describe('Grafana dashboards', () => {
     const columns = users.fieldConfig.overrides
       .flatMap((override: { properties: Array<{ id: string; value: unknown }> }) => override.properties)
       .filter((property: { id: string }) => property.id === 'displayName').map((property: { value: string }) => property.value);
-    assert.deepEqual(columns, ['Cost', 'Requests', 'Tokens in', 'Tokens out', 'Avg latency', 'Error rate', 'First seen', 'Last seen', 'Models']);
+    assert.deepEqual(columns, ['Cost', 'Requests', 'Tokens in', 'Tokens out', 'Avg latency', 'Error rate', 'First seen', 'Last seen']);
     assert.match(JSON.stringify(users.fieldConfig.overrides), /\/d\/llm-user-detail\/llm-user-detail\?var-user=\$\{__value.raw\}/);
   });
 });

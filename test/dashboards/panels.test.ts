@@ -85,12 +85,13 @@ const total = (series: PromSeries[]) => series.reduce((sum, one) => sum + Number
 const hasFiniteValue = (series: PromSeries[]) => series.some((one) =>
   [...(one.value ? [one.value] : []), ...(one.values ?? [])].some(([, value]) => Number.isFinite(Number(value))));
 
-describe('dashboard panels on a real Prometheus after a workload', () => {
+// The default light per-user set first; full (per-user series per model too) must serve the same panels.
+for (const userMetrics of ['light', 'full'] as const) describe(`dashboard panels on a real Prometheus after a workload, USER_METRICS=${userMetrics}`, () => {
   let processor: RunningProcessor | undefined;
   let prometheus: RunningPrometheus | undefined;
 
   before(async () => {
-    processor = await startProcessor({ PLAN_PRICES_USD: 'free=0,pro=20,premium=50', PROPERTY_LABELS: 'plan,feature' });
+    processor = await startProcessor({ PLAN_PRICES_USD: 'free=0,pro=20,premium=50', PROPERTY_LABELS: 'plan,feature', USER_METRICS: userMetrics });
     prometheus = await startPrometheus({
       targets: [new URL(processor.url).host],
       ruleFiles: [repoFile('prometheus/rules/recording.yml'), repoFile('prometheus/rules/alerts.yml')],
@@ -103,6 +104,18 @@ describe('dashboard panels on a real Prometheus after a workload', () => {
     await exportCalls(processor.url, second);
     await prometheus.waitFor('sum(llm_requests_total)', (series) => total(series) === first.length + second.length);
     await prometheus.waitFor('count(llm:user_requests:rate5m > 0)', (series) => total(series) >= 5);
+    await prometheus.waitFor('sum(llm_model_requests_total)', (series) => total(series) === first.length + second.length);
+  });
+
+  it(`has the ${userMetrics} per-user set, whose totals the per-model families match`, async () => {
+    const withModel = await prometheus!.query('count(llm_cost_usd_total{model!=""})');
+    assert.equal(total(withModel) > 0, userMetrics === 'full', `per-user cost series with a model label: ${JSON.stringify(withModel)}`);
+    for (const [perUser, perModel] of [['llm_cost_usd_total', 'llm_model_cost_usd_total'], ['llm_tokens_total', 'llm_model_tokens_total'],
+      ['llm_requests_total{status="error"}', 'llm_model_requests_total{status="error"}']]) {
+      const users = total(await prometheus!.query(`sum(${perUser})`));
+      const models = total(await prometheus!.query(`sum(${perModel})`));
+      assert.ok(users > 0 && Math.abs(users - models) < 1e-9 * users, `${perUser} ${users} = ${perModel} ${models}`);
+    }
   });
 
   after(async () => {

@@ -20,13 +20,18 @@ export interface RunningProcessor {
 
 /**
  * Starts the real processor (`node src/main.ts`) as a child process on 127.0.0.1 and a free port, and waits for
- * its "listening on" line. `env` is added to a clean environment (PORT and HOST are set here). Without a DATA_DIR
+ * its "listening on" line. `env` is added to a clean environment (PORT, HOST and USER_METRICS=full are set here). Without a DATA_DIR
  * in `env`, the processor gets a fresh temporary one, removed when it stops, so tests never share a ledger.
  */
 export async function startProcessor(env: Record<string, string> = {}): Promise<RunningProcessor> {
   const ownDataDir = env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'llm-user-metrics-test-')) : undefined;
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}), ...env },
+    // USER_METRICS=full unless given: most suites check a user's calls per provider and model on the per-user series;
+    // the default light set is tested where it is named (test/sinks, test/dashboards).
+    env: {
+      PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', USER_METRICS: 'full',
+      ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}), ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

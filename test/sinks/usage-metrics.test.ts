@@ -4,8 +4,10 @@ import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
 import { boundedText, MAX_LABEL_TEXT_LENGTH, MAX_USER_LABEL_LENGTH, userLabelValue } from '../../src/sinks/metrics/label-text.ts';
 import { MAX_OPERATIONS_PER_SHAPE, MAX_SHAPES, NO_USER_ID, OVERFLOW_USER_ID, UsageMetrics, type UsageMetricsOptions } from '../../src/sinks/metrics/usage-metrics.ts';
 
+/** The full set: these tests check the per-user series with their provider and model labels (light: below). */
 const OPTIONS: UsageMetricsOptions = {
   propertyLabels: ['plan', 'feature'],
+  userMetrics: 'full',
   maxUsers: 100,
   userTtlSeconds: 3600,
   userLabel: { mode: 'raw', salt: '' },
@@ -233,5 +235,152 @@ describe('bounded label text', () => {
   it('turns a lone surrogate into U+FFFD so UTF-8 output shows what JSON shows', () => {
     assert.equal(boundedText('a\ud800b'), 'a\ufffdb');
     assert.equal(userLabelValue('u\udc00', { mode: 'raw', salt: '' }), 'u\ufffd');
+  });
+});
+
+/** The sample lines of one family (name, or name_suffix), label text and value, from exposition text. */
+function samples(text: string, name: string): Array<{ labels: string; value: number }> {
+  return text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `)).map((line) => ({
+    labels: line.slice(line.indexOf('{') + 1, line.lastIndexOf('}')),
+    value: Number(line.slice(line.lastIndexOf(' ') + 1)),
+  }));
+}
+
+const sum = (list: ReadonlyArray<{ value: number }>) => list.reduce((total, sample) => total + sample.value, 0);
+
+describe('the light per-user set (USER_METRICS=light, the default)', () => {
+  const LIGHT: UsageMetricsOptions = { ...OPTIONS, userMetrics: 'light' };
+  const MODELS = ['gpt-4o-mini', 'gpt-4o', 'o3-mini'];
+
+  it('is the default when no set is named', () => {
+    const { userMetrics: _, ...unnamed } = OPTIONS;
+    const metrics = new UsageMetrics(unnamed);
+    metrics.record(usage());
+    assert.doesNotMatch(render(metrics), /llm_cost_usd_total\{user_id="user-1",provider=/);
+  });
+
+  it('keeps 9 series per user and property set whatever the models (10 once a call failed), with no provider or model', () => {
+    const metrics = new UsageMetrics(LIGHT);
+    for (const model of MODELS) metrics.record(usage({ userId: 'calm', model }));
+    for (const model of MODELS) metrics.record(usage({ userId: 'failing', model, isError: model === 'gpt-4o' }));
+    const text = render(metrics);
+    const perUser = (userId: string) => text.split('\n').filter((line) => line.startsWith('llm_') && line.includes(`{user_id="${userId}"`));
+    // requests, cost, four token types, duration sum and count, last seen; and requests with status="error".
+    assert.equal(perUser('calm').length, 9, perUser('calm').join('\n'));
+    assert.equal(perUser('failing').length, 10, perUser('failing').join('\n'));
+    assert.ok(perUser('calm').every((line) => !/provider=|model=|operation=/.test(line)));
+    const props = 'plan="pro",feature=""';
+    assert.equal(value(text, 'llm_requests_total', `user_id="calm",status="ok",${props}`), 3);
+    assert.equal(value(text, 'llm_requests_total', `user_id="failing",status="error",${props}`), 1);
+    assert.equal(value(text, 'llm_cost_usd_total', `user_id="calm",${props}`), 0.00135);
+    assert.equal(value(text, 'llm_tokens_total', `user_id="calm",type="input",${props}`), 2400);
+    assert.equal(value(text, 'llm_user_request_duration_seconds_count', `user_id="calm",${props}`), 3);
+    assert.equal(value(text, 'llm_user_last_seen_timestamp_seconds', `user_id="calm",${props}`), Date.UTC(2026, 10, 1, 12) / 1000);
+    assert.equal(samples(text, 'llm_user_first_seen_timestamp_seconds').length, 0, 'first seen is in the full set only');
+  });
+
+  it('splits by provider, model and operation in llm_model_* without user_id, summing to the per-user totals', () => {
+    const metrics = new UsageMetrics(LIGHT);
+    for (let call = 0; call < 30; call++) {
+      metrics.record(usage({ userId: `user-${call % 7}`, model: MODELS[call % 3]!, isError: call % 5 === 0,
+        costNanoUsd: 1000 + call, properties: { plan: call % 2 ? 'pro' : 'free', feature: 'chat' } }));
+    }
+    const text = render(metrics);
+    for (const family of ['llm_model_requests_total', 'llm_model_cost_usd_total', 'llm_model_tokens_total']) {
+      assert.ok(samples(text, family).length > 0, family);
+      assert.ok(samples(text, family).every((sample) => !sample.labels.includes('user_id=')), `${family} has no user_id`);
+    }
+    assert.equal(sum(samples(text, 'llm_model_requests_total')), 30);
+    assert.equal(sum(samples(text, 'llm_requests_total')), 30);
+    assert.equal(sum(samples(text, 'llm_model_requests_total').filter((sample) => sample.labels.includes('status="error"'))), 6);
+    assert.equal(Math.round(sum(samples(text, 'llm_model_cost_usd_total')) * 1e9), 30 * 1000 + 435);
+    assert.equal(Math.round(sum(samples(text, 'llm_cost_usd_total')) * 1e9), 30 * 1000 + 435);
+    assert.equal(sum(samples(text, 'llm_model_tokens_total')), sum(samples(text, 'llm_tokens_total')));
+    assert.equal(value(text, 'llm_model_requests_total', 'provider="openai",model="o3-mini",operation="chat",status="ok",plan="free",feature="chat"'), 4);
+  });
+
+  it('puts a seed of every model under the user\'s property set, and never seeds the per-model families', () => {
+    const seed = (model: string, requests: number) => ({
+      provider: 'openai', model, operation: 'chat', properties: { plan: 'pro' }, requests, errors: 1, costNanoUsd: 1e9,
+      inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, durationSumSeconds: requests,
+      firstSeenMs: 1000, lastSeenMs: 2000,
+    });
+    const metrics = new UsageMetrics({ ...LIGHT, seedUser: () => [seed('gpt-4o', 4), seed('o3-mini', 6)] });
+    metrics.record(usage({ userId: 'seeded', costNanoUsd: 5 }));
+    const text = render(metrics);
+    const props = 'plan="pro",feature=""';
+    assert.equal(value(text, 'llm_requests_total', `user_id="seeded",status="ok",${props}`), 4 - 1 + 6 - 1 + 1);
+    assert.equal(value(text, 'llm_requests_total', `user_id="seeded",status="error",${props}`), 2);
+    assert.equal(value(text, 'llm_cost_usd_total', `user_id="seeded",${props}`), 2.000000005);
+    assert.equal(sum(samples(text, 'llm_model_requests_total')), 1, 'only the call this process recorded');
+    assert.equal(value(text, 'llm_model_cost_usd_total', `provider="openai",model="gpt-4o-mini",${props}`), 5e-9);
+  });
+
+  it('a property set removed while idle comes back as one set of series, not two', () => {
+    const metrics = new UsageMetrics({ ...LIGHT, userTtlSeconds: 60 });
+    metrics.record(usage({ userId: 'leaves' }), 0);
+    metrics.record(usage({ userId: 'stays', properties: { plan: 'free' } }), 0);
+    metrics.record(usage({ userId: 'stays', properties: { plan: 'free' } }), 100_000);
+    assert.equal(metrics.evictIdleUsers(100_000), 1);
+    metrics.record(usage({ userId: 'stays' }), 100_000);
+    metrics.record(usage({ userId: 'stays' }), 100_000);
+    const lines = samples(render(metrics), 'llm_cost_usd_total').map((sample) => sample.labels);
+    assert.deepEqual(lines.sort(), ['user_id="stays",plan="free",feature=""', 'user_id="stays",plan="pro",feature=""']);
+  });
+
+  it('has one series per user without property labels, and counts past the text budget under __other__', () => {
+    const bare = new UsageMetrics({ ...LIGHT, propertyLabels: [] });
+    bare.record(usage());
+    assert.equal(value(render(bare), 'llm_cost_usd_total', 'user_id="user-1"'), 0.00045);
+    const tight = new UsageMetrics({ ...LIGHT, maxRenderedLabelText: 20_000 });
+    for (let index = 0; index < 200; index++) tight.record(usage({ userId: 'u', properties: { plan: `plan-${index}` }, costNanoUsd: 1 }));
+    const text = render(tight);
+    assert.equal(Math.round(sum(samples(text, 'llm_cost_usd_total')) * 1e9), 200);
+    assert.ok(value(text, 'llm_cost_usd_total', 'user_id="u",plan="__other__",feature="__other__"')! > 0);
+  });
+});
+
+describe('rendering in slices', () => {
+  it('gives the same text as one render, in bounded slices, each family whole and in one place', () => {
+    for (const userMetrics of ['light', 'full'] as const) {
+      const metrics = new UsageMetrics({ ...OPTIONS, userMetrics, maxUsers: 1000 });
+      for (let index = 0; index < 3000; index++) {
+        metrics.record(usage({ userId: `user-${index % 500}`, model: `model-${index % 4}`, timeToFirstTokenSeconds: 0.3 }));
+      }
+      const slices = [...metrics.renderSlices(100)];
+      assert.ok(slices.length > 20, `${userMetrics}: ${slices.length} slices`);
+      assert.ok(slices.every((slice) => slice.length <= 100 + 40), 'no slice far past its size');
+      const text = slices.flat();
+      assert.deepEqual(text, render(metrics).split('\n').slice(0, -1));
+      const seen = new Set<string>();
+      let current = '';
+      for (const line of text) {
+        if (line.startsWith('# TYPE ')) {
+          current = line.split(' ')[2]!;
+          assert.ok(!seen.has(current), `${current} appears once`);
+          seen.add(current);
+        } else if (!line.startsWith('#')) {
+          assert.ok(line.startsWith(current), `${line.slice(0, 60)} is under # TYPE ${current}`);
+        }
+      }
+    }
+  });
+
+  it('keeps rendering what it started with when users are evicted and calls recorded between slices', () => {
+    const metrics = new UsageMetrics({ ...OPTIONS, userMetrics: 'light', userTtlSeconds: 60, maxUsers: 1000 });
+    for (let index = 0; index < 300; index++) metrics.record(usage({ userId: `user-${index}` }), 0);
+    const lines: string[] = [];
+    let between = 0;
+    for (const slice of metrics.renderSlices(50)) {
+      lines.push(...slice);
+      if (between++ === 1) {
+        metrics.evictIdleUsers(120_000);
+        metrics.record(usage({ userId: 'new' }), 120_000);
+      }
+    }
+    const costs = lines.filter((line) => line.startsWith('llm_cost_usd_total{'));
+    assert.equal(costs.length, 300, 'the users the render started with, each once');
+    assert.equal(new Set(lines.filter((line) => !line.startsWith('#')).map((line) => line.slice(0, line.lastIndexOf(' ')))).size,
+      lines.filter((line) => !line.startsWith('#')).length, 'no series twice');
   });
 });

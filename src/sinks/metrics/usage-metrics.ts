@@ -34,8 +34,17 @@ export interface UserSeriesSeed {
   readonly lastSeenMs: number;
 }
 
+/**
+ * Which labels the per-user families carry. `light`: user_id and the property labels only, about 8 series per user
+ * and property set; the provider / model / operation splits are in the llm_model_* families, without user_id.
+ * `full`: provider, model (and operation, on requests) on every per-user series too, about 8 per user and model.
+ */
+export type UserMetricsSet = 'light' | 'full';
+
 export interface UsageMetricsOptions {
   readonly propertyLabels: readonly string[];
+  /** USER_METRICS; light unless given. */
+  readonly userMetrics?: UserMetricsSet;
   readonly maxUsers: number;
   readonly userTtlSeconds: number;
   readonly userLabel: UserLabelPolicy;
@@ -51,43 +60,74 @@ export interface UsageMetricsOptions {
   readonly countedInSeed?: (usage: PricedUsage, batch: readonly PricedUsage[]) => boolean;
 }
 
+/** The label text after `ok`/`error` request lines' user_id (full: per operation; light: per property set). */
+interface RequestKeys {
+  readonly okKey: string;
+  readonly errorKey: string;
+}
+
+/**
+ * What a user's counters are kept per, with the label text their lines carry after user_id: a Shape (provider,
+ * model and properties) with USER_METRICS=full, a PropertySet with light.
+ */
+interface UserSeriesLabels {
+  /** Live users with counters under these labels. */
+  users: number;
+  /** `,provider="..",model="..",plan=".."...` (full) or `,plan=".."...` (light): cost and duration lines. */
+  readonly perUser: string;
+  /** perUser with each token type. */
+  readonly tokenKeys: readonly string[];
+  /** `,plan="..",feature=".."` (the configured properties, in order) */
+  readonly propertyLabels: string;
+}
+
+/** A property set, shared by every provider and model it is seen with: what light per-user counters are kept per. */
+interface PropertySet extends UserSeriesLabels {
+  readonly kind: 'properties';
+  /** The latest call of this set: one no live user has and unused for USER_TTL_SECONDS is removed. */
+  lastUsedMs: number;
+  readonly requests: RequestKeys;
+}
+
 /**
  * The label text shared by every call of one provider, model and property set, rendered once and reused: the
- * per-call work is then a few map lookups on strings whose hashes V8 already knows.
+ * per-call work is then a few map lookups on strings whose hashes V8 already knows. It also holds the per-model
+ * counters (llm_model_*), which count every call this process records, never seeded.
  */
-interface Shape {
+interface Shape extends UserSeriesLabels {
+  readonly kind: 'shape';
   /** The keys of its place in the shape tree (provider, model, property values); undefined for the OTHER shape. */
   readonly path: readonly string[] | undefined;
   /** The latest call or seed of this shape: one unused for USER_TTL_SECONDS and no live user's is removed. */
   lastUsedMs: number;
-  /** Live users with counters of this shape. */
-  users: number;
   /** What the shape's own lines (its histograms) add to a render, in characters (see MAX_RENDERED_LABEL_TEXT). */
   textCost: number;
   /** `,provider="..",model=".."` */
   readonly modelLabels: string;
-  /** `,plan="..",feature=".."` (the configured properties, in order) */
-  readonly propertyLabels: string;
   /** modelLabels + propertyLabels */
   readonly perModel: string;
-  readonly tokenKeys: readonly string[];
   readonly operations: OperationShape[];
   timeToFirstToken: Histogram | undefined;
+  /** Calls recorded under this shape by this process (seeds excluded). */
+  calls: number;
+  costNanoUsd: number;
+  readonly tokens: number[];
 }
 
-interface OperationShape {
+/** One operation of a shape: its request label sets, per-model request counts and duration histogram. */
+interface OperationShape extends RequestKeys {
   readonly operation: string;
-  readonly okKey: string;
-  readonly errorKey: string;
+  ok: number;
+  error: number;
   /** `provider="..",model="..",operation="..",<properties>` for the per-model histogram. */
   readonly histogramLabels: string;
   readonly durations: Histogram;
 }
 
-/** One user's counters for one shape. */
+/** One user's counters under one set of labels. */
 interface SeriesCounters {
-  readonly shape: Shape;
-  readonly requests: Array<{ readonly operation: OperationShape; ok: number; error: number }>;
+  readonly labels: Shape | PropertySet;
+  readonly requests: Array<{ readonly keys: RequestKeys; ok: number; error: number }>;
   costNanoUsd: number;
   readonly tokens: number[];
   durationSum: number;
@@ -100,7 +140,7 @@ interface UserEntry {
   /** What the user's lines add to a render, in characters (see MAX_RENDERED_LABEL_TEXT). */
   textCost: number;
   lastActivityMs: number;
-  readonly series: Map<Shape, SeriesCounters>;
+  readonly series: Map<Shape | PropertySet, SeriesCounters>;
   /** First and last seen per property set, keyed by the shape's propertyLabels. */
   readonly seen: Map<string, { first: number; last: number }>;
 }
@@ -121,6 +161,13 @@ export const MAX_RENDERED_LABEL_TEXT = 128 * 1024 * 1024;
 const LINE_OVERHEAD = 64;
 /** Lines of one user's counters of one shape, beside its request lines: cost, four token types, duration sum and count. */
 const SERIES_LINES = 7;
+/** Per-model counter lines of a shape, beside its request lines: cost and four token types. */
+const SHAPE_LINES = 5;
+/**
+ * Lines rendered between two yields to the event loop: at ~1 µs a line a slice holds the thread a few ms, so an
+ * export arriving during a scrape waits that long, not the whole render.
+ */
+export const RENDER_SLICE_LINES = 4096;
 /** Lines of a histogram per label set: its buckets, +Inf, sum and count. */
 const HISTOGRAM_LINES = DURATION_BUCKETS_SECONDS.length + 3;
 export const OTHER = '__other__';
@@ -137,6 +184,9 @@ export class UsageMetrics {
   private readonly shapeTree = new Map<string, unknown>();
   private readonly shapes: Shape[] = [];
   private otherShape: Shape | undefined;
+  /** Light mode's per-user label sets, by their property label text. */
+  private readonly propertySets = new Map<string, PropertySet>();
+  private readonly light: boolean;
   private readonly unpriced = new Map<string, number>();
   /** Calls whose span reported no usage, by source + model labels (bounded like `unpriced`). */
   private readonly withoutUsage = new Map<string, number>();
@@ -151,6 +201,7 @@ export class UsageMetrics {
   constructor(options: UsageMetricsOptions) {
     this.options = options;
     this.maxRenderedText = options.maxRenderedLabelText ?? MAX_RENDERED_LABEL_TEXT;
+    this.light = (options.userMetrics ?? 'light') === 'light';
   }
 
   get activeUsers(): number {
@@ -176,8 +227,9 @@ export class UsageMetrics {
     const operation = this.operationOf(shape, usage.operation);
     let underOther = shape.path === undefined || operation.operation !== usage.operation;
     if (this.options.countedInSeed?.(usage, batch) !== true) {
-      const counters = this.countersOf(user, shape);
-      if (counters.shape !== shape) underOther = true;
+      const wanted = this.userLabelsOf(shape, nowMs);
+      const counters = this.countersOf(user, wanted);
+      if (counters.labels !== wanted) underOther = true;
       const requests = this.requestCountersOf(user, counters, usage.operation);
       if (usage.isError) requests.error++;
       else requests.ok++;
@@ -189,11 +241,19 @@ export class UsageMetrics {
       counters.tokens[3]! += tokens.cacheWrite;
       counters.durationSum += usage.durationSeconds;
       counters.durationCount++;
-      this.markSeen(user, counters.shape.propertyLabels, usage.endTimeMs);
+      this.markSeen(user, counters.labels.propertyLabels, usage.endTimeMs);
     }
 
     if (underOther) this.otherLabelRequests++;
 
+    shape.calls++;
+    if (usage.isError) operation.error++;
+    else operation.ok++;
+    shape.costNanoUsd += usage.costNanoUsd;
+    shape.tokens[0]! += usage.tokens.input;
+    shape.tokens[1]! += usage.tokens.output;
+    shape.tokens[2]! += usage.tokens.cacheRead;
+    shape.tokens[3]! += usage.tokens.cacheWrite;
     operation.durations.observe(usage.durationSeconds);
     if (usage.timeToFirstTokenSeconds !== undefined) {
       if (shape.timeToFirstToken === undefined) {
@@ -229,13 +289,16 @@ export class UsageMetrics {
     for (const [userId, entry] of this.users) {
       if (entry.lastActivityMs < cutoff) {
         this.users.delete(userId);
-        for (const shape of entry.series.keys()) shape.users--;
+        for (const labels of entry.series.keys()) labels.users--;
         this.renderedText -= entry.textCost;
         evicted++;
       }
     }
     this.evictedUsers += evicted;
     this.evictIdleShapes(cutoff);
+    for (const [key, set] of this.propertySets) {
+      if (set.users === 0 && set.lastUsedMs < cutoff) this.propertySets.delete(key);
+    }
     return evicted;
   }
 
@@ -258,56 +321,107 @@ export class UsageMetrics {
     for (const userId of userIds) this.userEntry(userId, nowMs);
   }
 
-  /** Appends the exposition text of every family to `out`, one line per element. */
+  /** Appends the exposition text of every family to `out`, one line per element, in one go (tests, small sets). */
   render(out: string[]): void {
+    for (const slice of this.renderSlices()) for (const line of slice) out.push(line);
+  }
+
+  /**
+   * The exposition text of every family, one line per element, in slices of about `sliceLines` lines, so that the
+   * caller can yield to the event loop between them: a render at 10,000 users then never holds the thread long.
+   * Users and shapes are taken as they are when the render starts; counters read later in it may be a little newer,
+   * as they would be in a scrape a moment later.
+   */
+  *renderSlices(sliceLines: number = RENDER_SLICE_LINES): Generator<string[], void, undefined> {
     const users = [...this.users.values()];
-    family(out, 'llm_requests_total', 'counter', 'LLM calls per user, provider, model, operation and status (ok|error).');
-    for (const user of users) {
-      for (const counters of user.series.values()) {
-        for (const requests of counters.requests) {
-          if (requests.ok > 0) out.push(`llm_requests_total{${user.userLabels}${requests.operation.okKey}} ${requests.ok}`);
-          if (requests.error > 0) out.push(`llm_requests_total{${user.userLabels}${requests.operation.errorKey}} ${requests.error}`);
+    const shapes = [...this.shapes];
+    const full = !this.light;
+    let out: string[] = [];
+    const perUser: Array<readonly [name: string, type: string, help: string, lines: (user: UserEntry, out: string[]) => void]> = [
+      ['llm_requests_total', 'counter', full
+        ? 'LLM calls per user, provider, model, operation and status (ok|error).'
+        : 'LLM calls per user and status (ok|error); per provider, model and operation in llm_model_requests_total.',
+      (user, into) => {
+        for (const counters of user.series.values()) {
+          for (const requests of counters.requests) {
+            if (requests.ok > 0) into.push(`llm_requests_total{${user.userLabels}${requests.keys.okKey}} ${requests.ok}`);
+            if (requests.error > 0) into.push(`llm_requests_total{${user.userLabels}${requests.keys.errorKey}} ${requests.error}`);
+          }
+        }
+      }],
+      ['llm_cost_usd_total', 'counter', full ? 'Cost of LLM calls in USD, per user, provider and model.' : 'Cost of LLM calls in USD, per user.',
+        (user, into) => {
+          for (const counters of user.series.values()) {
+            into.push(`llm_cost_usd_total{${user.userLabels}${counters.labels.perUser}} ${counters.costNanoUsd / NANO_USD_PER_USD}`);
+          }
+        }],
+      ['llm_tokens_total', 'counter',
+        'Tokens per user and type; types are disjoint (input excludes cache tokens, output includes reasoning).',
+        (user, into) => {
+          for (const counters of user.series.values()) {
+            for (let index = 0; index < TOKEN_TYPES.length; index++) {
+              into.push(`llm_tokens_total{${user.userLabels}${counters.labels.tokenKeys[index]}} ${counters.tokens[index]}`);
+            }
+          }
+        }],
+      ['llm_user_request_duration_seconds', 'summary', 'Duration of LLM calls per user.', (user, into) => {
+        for (const counters of user.series.values()) {
+          into.push(`llm_user_request_duration_seconds_sum{${user.userLabels}${counters.labels.perUser}} ${counters.durationSum}`);
+          into.push(`llm_user_request_duration_seconds_count{${user.userLabels}${counters.labels.perUser}} ${counters.durationCount}`);
+        }
+      }],
+      ...(full ? [['llm_user_first_seen_timestamp_seconds', 'gauge', 'When the user was first seen (end of their first LLM call), Unix seconds.',
+        (user: UserEntry, into: string[]) => {
+          for (const [key, seen] of user.seen) into.push(`llm_user_first_seen_timestamp_seconds{${user.userLabels}${key}} ${seen.first}`);
+        }] as const] : []),
+      ['llm_user_last_seen_timestamp_seconds', 'gauge', 'When the user was last seen (end of their latest LLM call), Unix seconds.',
+        (user, into) => {
+          for (const [key, seen] of user.seen) into.push(`llm_user_last_seen_timestamp_seconds{${user.userLabels}${key}} ${seen.last}`);
+        }],
+    ];
+    for (const [name, type, help, lines] of perUser) {
+      family(out, name, type, help);
+      for (const user of users) {
+        lines(user, out);
+        if (out.length >= sliceLines) {
+          yield out;
+          out = [];
         }
       }
-    }
-    family(out, 'llm_cost_usd_total', 'counter', 'Cost of LLM calls in USD, per user, provider and model.');
-    for (const user of users) {
-      for (const counters of user.series.values()) {
-        out.push(`llm_cost_usd_total{${user.userLabels}${counters.shape.perModel}} ${counters.costNanoUsd / NANO_USD_PER_USD}`);
-      }
-    }
-    family(out, 'llm_tokens_total', 'counter',
-      'Tokens per user, provider, model and type; types are disjoint (input excludes cache tokens, output includes reasoning).');
-    for (const user of users) {
-      for (const counters of user.series.values()) {
-        for (let index = 0; index < TOKEN_TYPES.length; index++) {
-          out.push(`llm_tokens_total{${user.userLabels}${counters.shape.tokenKeys[index]}} ${counters.tokens[index]}`);
-        }
-      }
-    }
-    family(out, 'llm_user_request_duration_seconds', 'summary', 'Duration of LLM calls per user, provider and model.');
-    for (const user of users) {
-      for (const counters of user.series.values()) {
-        out.push(`llm_user_request_duration_seconds_sum{${user.userLabels}${counters.shape.perModel}} ${counters.durationSum}`);
-        out.push(`llm_user_request_duration_seconds_count{${user.userLabels}${counters.shape.perModel}} ${counters.durationCount}`);
-      }
-    }
-    family(out, 'llm_user_first_seen_timestamp_seconds', 'gauge', 'When the user was first seen (end of their first LLM call), Unix seconds.');
-    for (const user of users) {
-      for (const [key, seen] of user.seen) out.push(`llm_user_first_seen_timestamp_seconds{${user.userLabels}${key}} ${seen.first}`);
-    }
-    family(out, 'llm_user_last_seen_timestamp_seconds', 'gauge', 'When the user was last seen (end of their latest LLM call), Unix seconds.');
-    for (const user of users) {
-      for (const [key, seen] of user.seen) out.push(`llm_user_last_seen_timestamp_seconds{${user.userLabels}${key}} ${seen.last}`);
     }
 
-    family(out, 'llm_request_duration_seconds', 'histogram', 'Duration of LLM calls per provider, model and operation.');
-    for (const shape of this.shapes) {
-      for (const operation of shape.operations) operation.durations.render('llm_request_duration_seconds', operation.histogramLabels, out);
-    }
-    family(out, 'llm_time_to_first_token_seconds', 'histogram', 'Time to the first token of streamed LLM calls per provider and model.');
-    for (const shape of this.shapes) {
-      shape.timeToFirstToken?.render('llm_time_to_first_token_seconds', shape.perModel.slice(1), out);
+    const perShape: Array<readonly [name: string, type: string, help: string, lines: (shape: Shape, out: string[]) => void]> = [
+      ['llm_model_requests_total', 'counter', 'LLM calls per provider, model, operation and status (ok|error).', (shape, into) => {
+        for (const operation of shape.operations) {
+          if (operation.ok > 0) into.push(`llm_model_requests_total{${operation.okKey.slice(1)}} ${operation.ok}`);
+          if (operation.error > 0) into.push(`llm_model_requests_total{${operation.errorKey.slice(1)}} ${operation.error}`);
+        }
+      }],
+      ['llm_model_cost_usd_total', 'counter', 'Cost of LLM calls in USD, per provider and model.', (shape, into) => {
+        if (shape.calls > 0) into.push(`llm_model_cost_usd_total{${shape.perModel.slice(1)}} ${shape.costNanoUsd / NANO_USD_PER_USD}`);
+      }],
+      ['llm_model_tokens_total', 'counter', 'Tokens per provider, model and type; types are disjoint, as in llm_tokens_total.',
+        (shape, into) => {
+          if (shape.calls === 0) return;
+          for (let index = 0; index < TOKEN_TYPES.length; index++) {
+            into.push(`llm_model_tokens_total{${shape.tokenKeys[index]!.slice(1)}} ${shape.tokens[index]}`);
+          }
+        }],
+      ['llm_request_duration_seconds', 'histogram', 'Duration of LLM calls per provider, model and operation.', (shape, into) => {
+        for (const operation of shape.operations) operation.durations.render('llm_request_duration_seconds', operation.histogramLabels, into);
+      }],
+      ['llm_time_to_first_token_seconds', 'histogram', 'Time to the first token of streamed LLM calls per provider and model.',
+        (shape, into) => { shape.timeToFirstToken?.render('llm_time_to_first_token_seconds', shape.perModel.slice(1), into); }],
+    ];
+    for (const [name, type, help, lines] of perShape) {
+      family(out, name, type, help);
+      for (const shape of shapes) {
+        lines(shape, out);
+        if (out.length >= sliceLines) {
+          yield out;
+          out = [];
+        }
+      }
     }
 
     family(out, 'llm_unpriced_requests_total', 'counter', 'LLM calls whose model has no known price (counted at cost 0).');
@@ -330,6 +444,7 @@ export class UsageMetrics {
     family(out, 'llm_label_overflow_requests_total', 'counter',
       `LLM calls counted under "${OTHER}" labels because the label combinations or their text reached their bounds.`);
     out.push(`llm_label_overflow_requests_total ${this.otherLabelRequests}`);
+    yield out;
   }
 
   private userEntry(userId: string, nowMs: number): UserEntry {
@@ -358,7 +473,7 @@ export class UsageMetrics {
   private applySeed(user: UserEntry, seed: UserSeriesSeed): void {
     const shape = this.shapeOf(seed.provider, seed.model, seed.properties);
     shape.lastUsedMs = Math.max(shape.lastUsedMs, user.lastActivityMs);
-    const counters = this.countersOf(user, shape);
+    const counters = this.countersOf(user, this.userLabelsOf(shape, user.lastActivityMs));
     const requests = this.requestCountersOf(user, counters, seed.operation);
     requests.ok += seed.requests - seed.errors;
     requests.error += seed.errors;
@@ -369,32 +484,48 @@ export class UsageMetrics {
     counters.tokens[3]! += seed.cacheWriteTokens;
     counters.durationSum += seed.durationSumSeconds;
     counters.durationCount += seed.requests;
-    this.markSeen(user, counters.shape.propertyLabels, seed.firstSeenMs);
-    this.markSeen(user, counters.shape.propertyLabels, seed.lastSeenMs);
+    this.markSeen(user, counters.labels.propertyLabels, seed.firstSeenMs);
+    this.markSeen(user, counters.labels.propertyLabels, seed.lastSeenMs);
   }
 
-  /** The user's counters of this shape, or of the OTHER shape once the render budget is spent. */
-  private countersOf(user: UserEntry, shape: Shape): SeriesCounters {
-    let counters = user.series.get(shape);
-    if (counters) return counters;
-    const cost = SERIES_LINES * (user.userLabels.length + shape.perModel.length + LINE_OVERHEAD);
-    // The OTHER shape is let past the budget: it is one series per user (bounded by MAX_USERS), and totals stay right.
-    if (this.renderedText + cost > this.maxRenderedText && shape !== this.otherShape) {
-      return this.countersOf(user, this.theOtherShape());
+  /** What a call of this shape is counted under per user: the shape itself (full), or its property set (light). */
+  private userLabelsOf(shape: Shape, nowMs: number): Shape | PropertySet {
+    if (!this.light) return shape;
+    // Looked up by text on every call rather than held by the shape: a set is removed once idle while a shape may
+    // live on, and two sets with the same text would render duplicate series.
+    let set = this.propertySets.get(shape.propertyLabels);
+    if (set === undefined) {
+      set = newPropertySet(shape.propertyLabels);
+      this.propertySets.set(shape.propertyLabels, set);
     }
-    counters = { shape, requests: [], costNanoUsd: 0, tokens: [0, 0, 0, 0], durationSum: 0, durationCount: 0 };
-    user.series.set(shape, counters);
-    shape.users++;
+    set.lastUsedMs = Math.max(set.lastUsedMs, nowMs);
+    return set;
+  }
+
+  /** The user's counters under these labels, or under the OTHER labels once the render budget is spent. */
+  private countersOf(user: UserEntry, labels: Shape | PropertySet): SeriesCounters {
+    let counters = user.series.get(labels);
+    if (counters) return counters;
+    const cost = SERIES_LINES * (user.userLabels.length + labels.perUser.length + LINE_OVERHEAD);
+    // The OTHER labels are let past the budget: one series per user (bounded by MAX_USERS), and totals stay right.
+    if (this.renderedText + cost > this.maxRenderedText) {
+      const other = this.userLabelsOf(this.theOtherShape(), user.lastActivityMs);
+      if (labels !== other) return this.countersOf(user, other);
+    }
+    counters = { labels, requests: [], costNanoUsd: 0, tokens: [0, 0, 0, 0], durationSum: 0, durationCount: 0 };
+    user.series.set(labels, counters);
+    labels.users++;
     this.charge(user, cost);
     return counters;
   }
 
   private requestCountersOf(user: UserEntry, counters: SeriesCounters, operationName: string) {
-    const operation = this.operationOf(counters.shape, operationName);
-    for (const candidate of counters.requests) if (candidate.operation === operation) return candidate;
-    const created = { operation, ok: 0, error: 0 };
+    const { labels } = counters;
+    const keys = labels.kind === 'shape' ? this.operationOf(labels, operationName) : labels.requests;
+    for (const candidate of counters.requests) if (candidate.keys === keys) return candidate;
+    const created = { keys, ok: 0, error: 0 };
     counters.requests.push(created);
-    this.charge(user, 2 * (user.userLabels.length + operation.okKey.length + LINE_OVERHEAD));
+    this.charge(user, 2 * (user.userLabels.length + keys.okKey.length + LINE_OVERHEAD));
     return created;
   }
 
@@ -406,7 +537,7 @@ export class UsageMetrics {
     if (full && operation !== OTHER) return this.operationOf(shape, OTHER);
     const created = newOperation(shape, operation);
     shape.operations.push(created);
-    const cost = HISTOGRAM_LINES * (created.histogramLabels.length + LINE_OVERHEAD);
+    const cost = (HISTOGRAM_LINES + 2) * (created.histogramLabels.length + LINE_OVERHEAD);
     shape.textCost += cost;
     this.renderedText += cost;
     return created;
@@ -467,18 +598,26 @@ export class UsageMetrics {
     const modelLabels = labelPair('provider', provider) + labelPair('model', model);
     let propertyLabels = '';
     for (const name of this.options.propertyLabels) propertyLabels += labelPair(name, propertyValue(properties, name));
+    const perModel = modelLabels + propertyLabels;
+    const textCost = SHAPE_LINES * (perModel.length + LINE_OVERHEAD);
     const shape: Shape = {
+      kind: 'shape',
       path,
       lastUsedMs: 0,
       users: 0,
-      textCost: 0,
+      textCost,
       modelLabels,
       propertyLabels,
-      perModel: modelLabels + propertyLabels,
+      perModel,
+      perUser: perModel,
       tokenKeys: TOKEN_TYPES.map((type) => `${modelLabels},type="${type}"${propertyLabels}`),
       operations: [],
       timeToFirstToken: undefined,
+      calls: 0,
+      costNanoUsd: 0,
+      tokens: [0, 0, 0, 0],
     };
+    this.renderedText += textCost;
     this.shapes.push(shape);
     return shape;
   }
@@ -515,10 +654,24 @@ function removeFromTree(tree: Map<string, unknown>, path: readonly string[]): vo
   for (let depth = path.length; depth > 0 && levels[depth]!.size === 0; depth--) levels[depth - 1]!.delete(path[depth - 1]!);
 }
 
+function newPropertySet(propertyLabels: string): PropertySet {
+  return {
+    kind: 'properties',
+    users: 0,
+    lastUsedMs: 0,
+    perUser: propertyLabels,
+    propertyLabels,
+    tokenKeys: TOKEN_TYPES.map((type) => `,type="${type}"${propertyLabels}`),
+    requests: { okKey: `,status="ok"${propertyLabels}`, errorKey: `,status="error"${propertyLabels}` },
+  };
+}
+
 function newOperation(shape: Shape, operation: string): OperationShape {
   const operationLabel = labelPair('operation', operation);
   return {
     operation,
+    ok: 0,
+    error: 0,
     okKey: `${shape.modelLabels}${operationLabel},status="ok"${shape.propertyLabels}`,
     errorKey: `${shape.modelLabels}${operationLabel},status="error"${shape.propertyLabels}`,
     histogramLabels: `${shape.modelLabels.slice(1)}${operationLabel}${shape.propertyLabels}`,
