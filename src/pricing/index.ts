@@ -1,5 +1,5 @@
 /** The pricing stage: usage record -> priced usage (integer nano-dollars). See docs/pricing.md. */
-export { createPricer, MAX_REMEMBERED_MODELS, type Pricer, type PricerOptions } from './pricer.ts';
+export { cardAt, createPriceLookup, createPricer, MAX_REMEMBERED_MODELS, type Pricer, type PricerOptions, type PriceChoice } from './pricer.ts';
 export { loadPriceOverrides, parsePriceOverrides, PriceOverridesError, type OverrideRates, type PriceOverride } from './overrides.ts';
 export { CATALOGUE_PROVIDER_BY_CONVENTION_NAME, catalogueProviderFor } from './provider-map.ts';
 export { catalogueCostUsd, findCatalogueModel, toCatalogueUsage, type CatalogueModel } from './catalogue.ts';
