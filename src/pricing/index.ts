@@ -5,3 +5,4 @@ export { CATALOGUE_PROVIDER_BY_CONVENTION_NAME, catalogueProviderFor } from './p
 export { catalogueCostUsd, findCatalogueModel, toCatalogueUsage, type CatalogueModel } from './catalogue.ts';
 export { NANO_USD_PER_USD, type PricedUsage } from './priced-usage.ts';
 export { CATALOGUE_CORRECTIONS, correctedPrices, correctionFor, type CatalogueCorrection } from './corrections.ts';
+export { INPUT_TIER_BOUNDS, inputTierOf } from './long-context.ts';
