@@ -1,7 +1,18 @@
 #!/usr/bin/env node
 // Installed from the registry the package runs its compiled JavaScript; in a checkout without a build, Node 24
-// runs the TypeScript sources directly.
+// runs the TypeScript sources directly. `llm-user-metrics reprice ...` re-prices a stored range of the ledger
+// (docs/pricing.md); anything else starts the processor.
 import { existsSync } from 'node:fs';
 
-const compiled = new URL('../dist/src/main.js', import.meta.url);
-await import(existsSync(compiled) ? compiled.href : new URL('../src/main.ts', import.meta.url).href);
+const moduleUrl = (name) => {
+  const compiled = new URL(`../dist/src/${name}.js`, import.meta.url);
+  return existsSync(compiled) ? compiled.href : new URL(`../src/${name}.ts`, import.meta.url).href;
+};
+
+if (process.argv[2] === 'reprice') {
+  const { runRepriceCommand } = await import(moduleUrl('reprice/main'));
+  process.exitCode = runRepriceCommand(process.argv.slice(3), process.env,
+    (text) => process.stdout.write(text), (text) => process.stderr.write(text));
+} else {
+  await import(moduleUrl('main'));
+}

@@ -1,12 +1,12 @@
 import type { UsageRecord } from '../sources/usage-record.ts';
 import { catalogueModelId, findCatalogueModel } from './catalogue.ts';
 import { correctedPrices } from './corrections.ts';
-import { compileOverrideMatchers, type OverrideMatcher, type PriceOverride } from './overrides.ts';
+import { compileOverrideMatchers, inForce, type OverrideMatcher, type PriceOverride } from './overrides.ts';
 import type { PricedUsage } from './priced-usage.ts';
 import { compileCatalogueRates, compileFlatRates, costNanoUsd, scaleRates, type RateCard } from './rate-card.ts';
 
 export interface PricerOptions {
-  /** Checked in order before the catalogue; the first that matches wins. */
+  /** Checked in order before the catalogue; the first that matches and is in force when the call ended wins. */
   readonly overrides: readonly PriceOverride[];
   /** Called once per (provider, model) that has no price, so that the caller can log it once. */
   readonly onUnpriced?: (provider: string, model: string) => void;
@@ -21,8 +21,42 @@ export type Pricer = (record: UsageRecord) => PricedUsage;
 export const MAX_REMEMBERED_MODELS = 10_000;
 
 interface Resolved {
-  readonly card: RateCard | undefined;
+  readonly prices: PriceChoice;
   reported: boolean;
+}
+
+/**
+ * A (provider, model)'s prices over time: the dated overrides that match it, in file order, then what applies when
+ * none of them is in force (an undated override, else the catalogue). Undefined cards: no price.
+ */
+export interface PriceChoice {
+  readonly dated: ReadonlyArray<{ readonly override: PriceOverride; readonly card: RateCard | undefined }>;
+  readonly otherwise: RateCard | undefined;
+}
+
+/** The card in force at `atMs`: the first dated override in force then, else the undated price. */
+export function cardAt(prices: PriceChoice, atMs: number): RateCard | undefined {
+  for (const dated of prices.dated) if (inForce(dated.override, atMs)) return dated.card;
+  return prices.otherwise;
+}
+
+/**
+ * The prices of each (provider, model) at any time, memoised: what the pricer and the re-pricing command
+ * (src/reprice/) both use, so that a re-priced hour gets what a call at that time would have got.
+ */
+export function createPriceLookup(overrides: readonly PriceOverride[]): (provider: string, model: string) => PriceChoice {
+  const matchers = compileOverrideMatchers(overrides);
+  const memo = new Map<string, PriceChoice>();
+  return (provider, model) => {
+    const key = JSON.stringify([provider, model]);
+    let prices = memo.get(key);
+    if (prices === undefined) {
+      if (memo.size >= MAX_REMEMBERED_MODELS) memo.clear();
+      prices = priceChoiceFor(matchers, provider, model);
+      memo.set(key, prices);
+    }
+    return prices;
+  };
 }
 
 /**
@@ -51,7 +85,7 @@ export function createPricer(options: PricerOptions): Pricer {
       byModel = new Map();
       memo.set(provider, byModel);
     }
-    const resolved: Resolved = { card: rateCardFor(matchers, provider, model), reported: false };
+    const resolved: Resolved = { prices: priceChoiceFor(matchers, provider, model), reported: false };
     byModel.set(model, resolved);
     remembered++;
     return resolved;
@@ -59,30 +93,45 @@ export function createPricer(options: PricerOptions): Pricer {
 
   return (record) => {
     const resolved = resolve(record.provider, record.model);
-    if (resolved.card === undefined) {
+    const { prices } = resolved;
+    const card = prices.dated.length === 0 ? prices.otherwise : cardAt(prices, record.endTimeMs);
+    if (card === undefined) {
       if (!resolved.reported) {
         resolved.reported = true;
         onUnpriced?.(record.provider, record.model);
       }
       return { ...record, costNanoUsd: 0, priced: false };
     }
-    const cost = record.hasUsage ? costNanoUsd(resolved.card, record.tokens, record.endTimeMs, record.searchContextSize) : 0;
+    const cost = record.hasUsage ? costNanoUsd(card, record.tokens, record.endTimeMs, record.searchContextSize) : 0;
     return { ...record, costNanoUsd: cost, priced: true };
   };
 }
 
-/** The rates for a (provider, model): the first matching override, else the catalogue's; undefined when none. */
-export function rateCardFor(matchers: readonly OverrideMatcher[], provider: string, model: string): RateCard | undefined {
+/**
+ * The prices for a (provider, model): the matching overrides in order up to the first undated one (which always
+ * applies, so later ones never do), else the catalogue's rates when none is in force.
+ */
+export function priceChoiceFor(matchers: readonly OverrideMatcher[], provider: string, model: string): PriceChoice {
   // An override names a model as the operator knows it: the id as sent, or the bare id the catalogue uses
   // (`models/gemini-2.5-pro` and Bedrock ARNs reduced), whichever an entry matches first.
   const bareModel = catalogueModelId(model);
-  const override = matchers.find((matcher) => matcher.matches(provider, model) || matcher.matches(provider, bareModel))?.override;
-  if (override?.usdPerMillionTokens !== undefined) return compileFlatRates(override.usdPerMillionTokens);
-  const catalogue = catalogueRates(provider, model);
-  if (override?.catalogueMultiplier !== undefined) {
-    return catalogue === undefined ? undefined : scaleRates(catalogue, override.catalogueMultiplier);
+  const dated: Array<{ override: PriceOverride; card: RateCard | undefined }> = [];
+  let catalogue: { card: RateCard | undefined } | undefined;
+  const catalogueCard = () => (catalogue ??= { card: catalogueRates(provider, model) }).card;
+  for (const matcher of matchers) {
+    if (!matcher.matches(provider, model) && !matcher.matches(provider, bareModel)) continue;
+    const override = matcher.override;
+    const card = override.usdPerMillionTokens !== undefined
+      ? compileFlatRates(override.usdPerMillionTokens)
+      : scaledCatalogue(catalogueCard(), override.catalogueMultiplier!);
+    if (override.fromMs === undefined && override.untilMs === undefined) return { dated, otherwise: card };
+    dated.push({ override, card });
   }
-  return catalogue;
+  return { dated, otherwise: catalogueCard() };
+}
+
+function scaledCatalogue(card: RateCard | undefined, factor: number): RateCard | undefined {
+  return card === undefined ? undefined : scaleRates(card, factor);
 }
 
 /** The catalogue's rates with our corrections (corrections.ts) applied where it lags the providers' prices. */

@@ -268,3 +268,48 @@ function ratesAbove(price: ModelPrice, aboveInputTokens: number): TokenRates {
     perRequest: (usd('requests_kcount') ?? 0) * NANO_PER_REQUEST_PER_USD_PER_KREQUEST,
   };
 }
+
+/** Summed usage of one series-hour of the ledger, as re-pricing reads it (src/reprice/). */
+export interface StoredUsage {
+  readonly input: number;
+  readonly output: number;
+  readonly cacheRead: number;
+  readonly cacheWrite: number;
+  readonly cacheWrite1h: number;
+  readonly reasoning: number;
+  /** Calls that reported usage: each pays the request fee. */
+  readonly usageRequests: number;
+  /** The largest input bound every call of it exceeded (long-context.ts), which picks the tier. */
+  readonly inputTier: number;
+  readonly searchContextSize: SearchContextSize | undefined;
+}
+
+/**
+ * What the calls summed in `usage` cost together at `atMs`, rounded once: the same rates as costNanoUsd gives each
+ * call (their tier from the stored input tier, not from the summed input), so it differs from the sum of per-call
+ * costs only by their rounding (under a nano-dollar per call, and none where rates are whole nano-dollars per token).
+ */
+export function costOfStoredUsage(card: RateCard, usage: StoredUsage, atMs: number): number {
+  const variant = card.variants.length === 1 ? card.variants[0]! : variantAt(card.variants, atMs);
+  // Any total input in (inputTier, next bound] picks the same tier of a card whose thresholds are bounds.
+  const rates = tierFor(variant.tiers, usage.inputTier + 0.5);
+  const perRequest = usage.searchContextSize === undefined
+    ? rates.perRequest
+    : (rates.perRequestBySearchContext?.[usage.searchContextSize] ?? rates.perRequest);
+  const cacheWrite1h = Math.min(usage.cacheWrite1h, usage.cacheWrite);
+  const reasoning = Math.min(usage.reasoning, usage.output);
+  return Math.round(
+    usage.input * rates.input +
+    usage.cacheRead * rates.cacheRead +
+    (usage.cacheWrite - cacheWrite1h) * rates.cacheWrite +
+    cacheWrite1h * rates.cacheWrite1h +
+    (usage.output - reasoning) * rates.output +
+    reasoning * rates.reasoning +
+    usage.usageRequests * perRequest,
+  );
+}
+
+/** The long-context thresholds of a card (tiers above the base), across its price periods. */
+export function tierThresholds(card: RateCard): number[] {
+  return [...new Set(card.variants.flatMap((variant) => variant.tiers.slice(1).map((tier) => tier.aboveInputTokens)))];
+}

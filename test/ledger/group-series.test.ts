@@ -24,7 +24,7 @@ describe('numbering the series of a group commit', () => {
     const group = numbering.end();
     const lines = group.text.split('\n');
     assert.equal(lines.length, 6);
-    assert.deepEqual(JSON.parse(lines[2]!), ['a', 'bc', 'gpt-4o-mini', 'chat', false, '{"plan":"pro","x":""}'], 'canonical property order');
+    assert.deepEqual(JSON.parse(lines[2]!), ['a', 'bc', 'gpt-4o-mini', 'chat', false, '{"plan":"pro","x":""}', '', 0], 'canonical property order');
     assert.deepEqual(JSON.parse(lines[5]!)[0], '__no_user__');
     assert.equal(new Set(group.numbers).size, 6);
     assert.equal(group.reset, false);

@@ -606,7 +606,7 @@ describe('ledger schema 3: day/hour split, the call log, migrations from schemas
     const raw = new DatabaseSync(join(dir, 'ledger.sqlite'));
     const tables = (raw.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('usage_log', 'call_log')`).all() as Array<{ name: string }>)
       .map((row) => row.name);
-    assert.deepEqual([tables, (raw.prepare('PRAGMA user_version').get() as { user_version: number }).user_version], [['call_log'], 4]);
+    assert.deepEqual([tables, (raw.prepare('PRAGMA user_version').get() as { user_version: number }).user_version], [['call_log'], 5]);
     assert.ok((raw.prepare('PRAGMA table_info(series)').all() as Array<{ name: string }>).some((column) => column.name === 'folded_seq'),
       'schema 4: series know the commit they are folded through');
     raw.close();

@@ -92,7 +92,7 @@ describe('loadPriceOverrides', () => {
       [9, /entry \[9\] field "provider": must be a non-empty string/],
       [10, /entry \[10\] field "catalogueMultiplier": must be a number >= 0, got string "half"/],
       [11, /entry \[11\] must be an object, got string "gpt-4o"/],
-      [12, /entry \[12\] matches the same provider and models as entry \[0\], which always wins/],
+      [12, /entry \[12\] matches the same provider and models as entry \[0\] and their periods overlap \(always and always\)/],
     ];
     for (const [, pattern] of expectations) assert.ok(lines.some((line) => pattern.test(line)), `no line matches ${pattern}:\n${message}`);
     assert.ok(!message.includes('entry [0] field'), 'the valid entry was reported');
@@ -142,5 +142,52 @@ describe('override matching', () => {
     assert.equal(anyModel?.matches('vllm', 'whatever-7b'), true);
     assert.equal(anyModel?.matches('vllm', ''), true);
     assert.equal(anyModel?.matches('openai', 'whatever-7b'), false);
+  });
+});
+
+describe('effective dates (from / until)', () => {
+  it('reads dates as UTC midnight and date-times in their zone', () => {
+    const [byDate, byZone] = parsePriceOverrides([
+      { model: 'a', from: '2026-11-01', until: '2026-12-01', catalogueMultiplier: 1 },
+      { model: 'b', from: '2026-11-01T10:00:00+01:00', catalogueMultiplier: 1 },
+    ], 'test');
+    assert.equal(byDate?.fromMs, Date.UTC(2026, 10, 1));
+    assert.equal(byDate?.untilMs, Date.UTC(2026, 11, 1));
+    assert.equal(byZone?.fromMs, Date.UTC(2026, 10, 1, 9));
+    assert.equal(byZone?.untilMs, undefined);
+  });
+
+  it('refuses times without a zone, impossible days, times off the hour and empty periods, naming each', () => {
+    const message = errorOf(JSON.stringify([
+      { model: 'a', from: '2026-11-01T09:00:00', catalogueMultiplier: 1 },
+      { model: 'b', from: '2026-02-30', catalogueMultiplier: 1 },
+      { model: 'c', until: '2026-11-01T09:30:00Z', catalogueMultiplier: 1 },
+      { model: 'd', from: '2026-12-01', until: '2026-11-01', catalogueMultiplier: 1 },
+      { model: 'e', from: 20261101, catalogueMultiplier: 1 },
+    ]));
+    const lines = message.split('\n');
+    assert.equal(lines.length, 5, message);
+    assert.match(lines[0]!, /entry \[0\] field "from": must be an ISO date .* got string "2026-11-01T09:00:00"/);
+    assert.match(lines[1]!, /entry \[1\] field "from": must be an ISO date .* got string "2026-02-30"/);
+    assert.match(lines[2]!, /entry \[2\] field "until": must fall on a whole UTC hour .* "2026-11-01T09:30:00Z"/);
+    assert.match(lines[3]!, /entry \[3\] fields "from", "until": "from" must come before "until"/);
+    assert.match(lines[4]!, /entry \[4\] field "from": must be an ISO date .* got number 20261101/);
+  });
+
+  it('takes entries of one model whose periods follow each other, and refuses ones that overlap', () => {
+    const periods = parsePriceOverrides([
+      { model: 'm', until: '2026-11-15', usdPerMillionTokens: { input: 1, output: 1 } },
+      { model: 'm', from: '2026-11-15', until: '2026-12-01', usdPerMillionTokens: { input: 2, output: 2 } },
+      { model: 'm', from: '2026-12-01', usdPerMillionTokens: { input: 3, output: 3 } },
+    ], 'test');
+    assert.equal(periods.length, 3);
+    assert.throws(() => parsePriceOverrides([
+      { model: 'm', from: '2026-11-01', until: '2026-11-20', catalogueMultiplier: 1 },
+      { model: 'M', from: '2026-11-15', catalogueMultiplier: 0.5 },
+    ], 'test'), /entry \[1\] matches the same provider and models as entry \[0\] and their periods overlap \(2026-11-01 to 2026-11-20 and 2026-11-15 to ever\)/);
+    assert.throws(() => parsePriceOverrides([
+      { model: 'm', from: '2026-11-01', catalogueMultiplier: 1 },
+      { model: 'm', catalogueMultiplier: 0.5 },
+    ], 'test'), /entry \[1\] .* overlap \(2026-11-01 to ever and always\)/);
   });
 });

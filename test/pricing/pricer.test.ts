@@ -187,3 +187,29 @@ describe('overrides and provider-specific model ids', () => {
       { input: 1000, output: 1000 })).costNanoUsd, 1000 * 3 * PER_MTOK + 1000 * 4 * PER_MTOK);
   });
 });
+
+describe('dated overrides', () => {
+  const nov = (day: number, hour = 0) => Date.UTC(2026, 10, day, hour);
+  const { price } = pricer([
+    { model: 'gpt-4o-mini', from: '2026-11-10', until: '2026-11-20', usdPerMillionTokens: { input: 1, output: 1 } },
+    { model: 'gpt-4o-mini', from: '2026-11-20T00:00:00Z', catalogueMultiplier: 0.5 },
+    { model: 'my-model', until: '2026-11-10', usdPerMillionTokens: { input: 2, output: 2 } },
+  ]);
+  const cost = (model: string, endTimeMs: number) => {
+    const priced = price(usageRecord('openai', model, { input: 1000, output: 500 }, { endTimeMs }));
+    return priced.priced ? priced.costNanoUsd : 'unpriced';
+  };
+
+  it('prices a call at the override in force when it ended, else at the catalogue', () => {
+    // gpt-4o-mini's list price: $0.15 / $0.60 per million (450,000 nano-dollars for this call).
+    assert.equal(cost('gpt-4o-mini', nov(9, 23) + 3_599_999), 450_000);
+    assert.equal(cost('gpt-4o-mini', nov(10)), 1500 * PER_MTOK);
+    assert.equal(cost('gpt-4o-mini', nov(19, 23) + 3_599_999), 1500 * PER_MTOK);
+    assert.equal(cost('gpt-4o-mini', nov(20)), 225_000);
+  });
+
+  it('leaves a model the catalogue does not know unpriced outside its override\'s period', () => {
+    assert.equal(cost('my-model', nov(9)), 3000 * PER_MTOK);
+    assert.equal(cost('my-model', nov(10)), 'unpriced');
+  });
+});

@@ -1,3 +1,4 @@
+import { inputTierOf } from '../../pricing/long-context.ts';
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import { canonicalProperties, ledgerUserId } from './aggregate.ts';
 import type { SeriesTuple } from './ledger-protocol.ts';
@@ -30,6 +31,9 @@ export interface KnownSeries {
   readonly operation: string;
   readonly isError: boolean;
   readonly propertiesJson: string;
+  /** The web search tier the calls said they used ('' for none), and their input tier (inputTierOf). */
+  readonly searchTier: string;
+  readonly inputTier: number;
   /** Unique for the ledger's life: the writer keys its sums by it. */
   readonly number: number;
   /** Whether the writer has its line (the JSON of its SeriesTuple, built when sent: not kept, to save memory). */
@@ -88,6 +92,8 @@ export class GroupSeriesNumbering {
   indexOf(record: PricedUsage): number {
     const userId = ledgerUserId(record);
     const { provider, model, operation, isError, properties } = record;
+    const searchTier = record.searchContextSize ?? '';
+    const inputTier = inputTierOf(record.tokens);
     const lanes = LANES;
     lanes[0] = isError ? 0x2c1b3c6d : 0x297a2d39;
     lanes[1] = isError ? 0x7f4a7c15 : 0x27d4eb2f;
@@ -95,6 +101,9 @@ export class GroupSeriesNumbering {
     hashInto(lanes, provider);
     hashInto(lanes, model);
     hashInto(lanes, operation);
+    hashInto(lanes, searchTier);
+    lanes[0] = Math.imul(lanes[0]! ^ inputTier, 0x01000193);
+    lanes[1] = Math.imul(lanes[1]! ^ inputTier, 0x5bd1e995);
     let propertiesA = 0;
     let propertiesB = 0;
     for (const name in properties) {
@@ -119,7 +128,9 @@ export class GroupSeriesNumbering {
         at = (a & (TABLE_SLOTS - 1)) * SLOT_FIELDS;
       }
       const propertiesJson = canonicalProperties(properties);
-      this.known.push({ userId, provider, model, operation, isError, propertiesJson, number: this.nextNumber++, lineSent: false });
+      this.known.push({
+        userId, provider, model, operation, isError, propertiesJson, searchTier, inputTier, number: this.nextNumber++, lineSent: false,
+      });
       known = this.known.length;
       table[at + LANE_A] = a;
       table[at + LANE_B] = b;
@@ -164,7 +175,9 @@ export class GroupSeriesNumbering {
 }
 
 function lineOf(series: KnownSeries): string {
-  const tuple: SeriesTuple = [series.userId, series.provider, series.model, series.operation, series.isError, series.propertiesJson];
+  const tuple: SeriesTuple = [
+    series.userId, series.provider, series.model, series.operation, series.isError, series.propertiesJson, series.searchTier, series.inputTier,
+  ];
   return JSON.stringify(tuple);
 }
 

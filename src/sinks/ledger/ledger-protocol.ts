@@ -27,8 +27,12 @@ export const CALL = {
   reasoning: 9,
   costNanoUsd: 10,
   durationMicros: 11,
+  /** The part of cacheWrite kept for an hour (priced apart: Anthropic's 2x input against 1.25x). */
+  cacheWrite1h: 12,
+  /** 1 when the call reported usage: a per-request fee is charged only then (re-pricing needs the count). */
+  hasUsage: 13,
 } as const;
-export const CALL_FIELDS = 12;
+export const CALL_FIELDS = 14;
 
 /** Writes one call's row of CALL_FIELDS numbers (main thread). */
 export function encodeCall(calls: Float64Array, index: number, record: PricedUsage, seriesIndex: number): void {
@@ -45,6 +49,8 @@ export function encodeCall(calls: Float64Array, index: number, record: PricedUsa
   calls[at + CALL.reasoning] = record.tokens.reasoning;
   calls[at + CALL.costNanoUsd] = record.costNanoUsd;
   calls[at + CALL.durationMicros] = durationMicros(record.durationSeconds);
+  calls[at + CALL.cacheWrite1h] = record.tokens.cacheWrite1h ?? 0;
+  calls[at + CALL.hasUsage] = record.hasUsage ? 1 : 0;
 }
 
 /** What a group adds to one series in one UTC hour. Integers only, so that sums never drift. */
@@ -61,14 +67,18 @@ export interface HourlySums {
   durationMicros: number;
   firstSeenMs: number;
   lastSeenMs: number;
+  cacheWrite1hTokens: number;
+  usageRequests: number;
 }
 
 /**
- * [userId, provider, model, operation, isError, canonical properties JSON]. A series travels once as its JSON text,
+ * [userId, provider, model, operation, isError, canonical properties JSON, search tier ('' when the call did not
+ * say), input tier (inputTierOf)]; the last two are what exact re-pricing needs beyond summed tokens (lines logged
+ * before schema 5 have six elements: '' and 0). A series travels once as its JSON text,
  * one per line (JSON text holds no raw line feed), and by number after that; the text is also what the call log
  * keeps and what the fold resolves to ids.
  */
-export type SeriesTuple = readonly [string, string, string, string, boolean, string];
+export type SeriesTuple = readonly [string, string, string, string, boolean, string, string?, number?];
 
 /** One caller's part of a group commit, in order: a range of `calls`, or calls to park (rare; sent whole). */
 export type GroupItem =

@@ -26,6 +26,14 @@ export function seedKey(provider: string, model: string, operation: string, isEr
   return JSON.stringify([provider, model, operation, isError, propertiesJson]);
 }
 
+/**
+ * What identifies one ledger series (the seed's key and its search and input tiers): which commits the folded
+ * totals hold is known per ledger series, and several of them make one seed entry.
+ */
+export function foldKey(seedKeyText: string, searchTier: string, inputTier: number): string {
+  return `${seedKeyText}\u0000${searchTier}\u0000${inputTier}`;
+}
+
 /** The entry for a series, created empty (first/last seen unset) when the seed has none yet. */
 export function seedEntry(seeds: Map<string, SeedSums>, key: string, series: Pick<SeedSums, 'provider' | 'model' | 'operation' | 'propertiesJson'>): SeedSums {
   let sums = seeds.get(key);

@@ -25,12 +25,13 @@ const ROWS_PER_STATEMENT = 64;
 const MAX_CACHED_IDS = 20_000;
 
 const USAGE_VALUES = `requests, errors, unpriced_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-  reasoning_tokens, cost_nano_usd, duration_us, first_seen_ms, last_seen_ms`;
-const USAGE_VALUE_COUNT = 12;
+  reasoning_tokens, cost_nano_usd, duration_us, first_seen_ms, last_seen_ms, cache_write_1h_tokens, usage_requests`;
+const USAGE_VALUE_COUNT = 14;
 /** A row of temp.fold_rows: hour, series id, user id, then USAGE_VALUES. */
 const ROW_COLUMNS = 3 + USAGE_VALUE_COUNT;
 
-export const UPSERT_USAGE_SET = `requests = requests + excluded.requests, errors = errors + excluded.errors,
+/** The upsert of schema 4's usage columns (the schema upgrades from 1 and 2 write those before schema 5's are added). */
+export const UPSERT_USAGE_SET_V4 = `requests = requests + excluded.requests, errors = errors + excluded.errors,
   unpriced_requests = unpriced_requests + excluded.unpriced_requests,
   input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
   cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
@@ -38,6 +39,9 @@ export const UPSERT_USAGE_SET = `requests = requests + excluded.requests, errors
   reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
   cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd, duration_us = duration_us + excluded.duration_us,
   first_seen_ms = min(first_seen_ms, excluded.first_seen_ms), last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`;
+
+export const UPSERT_USAGE_SET = `${UPSERT_USAGE_SET_V4},
+  cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens, usage_requests = usage_requests + excluded.usage_requests`;
 
 interface SeriesRef {
   readonly seriesId: number;
@@ -297,7 +301,7 @@ export class LedgerFold {
   private seriesRefOf(line: string, insert: boolean): SeriesRef | undefined {
     const cached = this.seriesRefs.get(line);
     if (cached !== undefined) return cached;
-    const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(line) as SeriesTuple;
+    const [userId, provider, model, operation, isError, propertiesJson, searchTier = '', inputTier = 0] = JSON.parse(line) as SeriesTuple;
     const { statements } = this;
     const userRef = idOf(this.userRefs, userId, statements.userId,
       insert ? () => statements.insertUser.get(userId, Number.MAX_SAFE_INTEGER, 0) : undefined);
@@ -306,8 +310,9 @@ export class LedgerFold {
       insert ? () => statements.insertPropertySet.get(propertiesJson) : undefined);
     if (propertySet === undefined) return undefined;
     const status = isError ? 1 : 0;
-    const row = (statements.seriesId.get(userRef, provider, model, operation, status, propertySet)
-      ?? (insert ? statements.insertSeries.get(userRef, provider, model, operation, status, propertySet) : undefined)) as { id: number } | undefined;
+    const row = (statements.seriesId.get(userRef, provider, model, operation, status, propertySet, searchTier, inputTier)
+      ?? (insert ? statements.insertSeries.get(userRef, provider, model, operation, status, propertySet, searchTier, inputTier) : undefined)) as
+      { id: number } | undefined;
     if (row === undefined) return undefined;
     const ref = { seriesId: Number(row.id), userRef, isError };
     this.seriesRefs.set(line, ref);
@@ -335,13 +340,14 @@ export function foldCallLog(db: DatabaseSync): void {
   const partlyFolded = db.prepare('SELECT 1 FROM series WHERE folded_seq > ? LIMIT 1').get(foldedSeq) !== undefined;
   const seriesFoldedSeq = db.prepare(`SELECT s.folded_seq AS folded_seq FROM series s
     JOIN users u ON u.id = s.user_ref JOIN property_sets p ON p.id = s.property_set
-    WHERE u.user_id = ? AND s.provider = ? AND s.model = ? AND s.operation = ? AND s.is_error = ? AND p.json = ?`);
+    WHERE u.user_id = ? AND s.provider = ? AND s.model = ? AND s.operation = ? AND s.is_error = ? AND p.json = ?
+      AND s.search_tier = ? AND s.input_tier = ?`);
   const foldedSeqOfLine = new Map<string, number>();
   const foldedThrough = (line: string): number => {
     let seq = foldedSeqOfLine.get(line);
     if (seq === undefined) {
-      const [userId, provider, model, operation, isError, propertiesJson] = JSON.parse(line) as SeriesTuple;
-      const row = seriesFoldedSeq.get(userId, provider, model, operation, isError ? 1 : 0, propertiesJson) as { folded_seq: number } | undefined;
+      const [userId, provider, model, operation, isError, propertiesJson, searchTier = '', inputTier = 0] = JSON.parse(line) as SeriesTuple;
+      const row = seriesFoldedSeq.get(userId, provider, model, operation, isError ? 1 : 0, propertiesJson, searchTier, inputTier) as { folded_seq: number } | undefined;
       foldedSeqOfLine.set(line, seq = Number(row?.folded_seq ?? 0));
     }
     return seq;
@@ -411,7 +417,7 @@ export function placeholders(rows: number, columns: number): string {
  */
 const ROW_SUMS = `TOTAL(requests), TOTAL(errors), TOTAL(unpriced_requests), TOTAL(input_tokens), TOTAL(output_tokens),
   TOTAL(cache_read_tokens), TOTAL(cache_write_tokens), TOTAL(reasoning_tokens), TOTAL(cost_nano_usd), TOTAL(duration_us),
-  MIN(first_seen_ms), MAX(last_seen_ms)`;
+  MIN(first_seen_ms), MAX(last_seen_ms), TOTAL(cache_write_1h_tokens), TOTAL(usage_requests)`;
 
 function prepareStatements(db: DatabaseSync) {
   // Rows of one fold, one per series and hour; in memory (temp_store), emptied by every fold.
@@ -419,7 +425,7 @@ function prepareStatements(db: DatabaseSync) {
     requests INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced_requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,
     reasoning_tokens INTEGER NOT NULL, cost_nano_usd INTEGER NOT NULL, duration_us INTEGER NOT NULL,
-    first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL)`);
+    first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, cache_write_1h_tokens INTEGER NOT NULL, usage_requests INTEGER NOT NULL)`);
   return {
     // In key order, so that each table is written at neighbouring B-tree pages. WHERE true: without it SQLite would
     // read ON CONFLICT as part of the SELECT.
@@ -448,8 +454,9 @@ function prepareStatements(db: DatabaseSync) {
     propertySetId: db.prepare('SELECT id FROM property_sets WHERE json = ?'),
     insertPropertySet: db.prepare('INSERT INTO property_sets (json) VALUES (?) RETURNING id'),
     seriesId: db.prepare(`SELECT id FROM series
-      WHERE user_ref = ? AND provider = ? AND model = ? AND operation = ? AND is_error = ? AND property_set = ?`),
-    insertSeries: db.prepare(`INSERT INTO series (user_ref, provider, model, operation, is_error, property_set)
-      VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+      WHERE user_ref = ? AND provider = ? AND model = ? AND operation = ? AND is_error = ? AND property_set = ?
+        AND search_tier = ? AND input_tier = ?`),
+    insertSeries: db.prepare(`INSERT INTO series (user_ref, provider, model, operation, is_error, property_set, search_tier, input_tier)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
   };
 }

@@ -12,7 +12,7 @@ import {
   type Envelope, type GroupAnswer, type GroupItem, type HealthReport, type LedgerAnswers, type LedgerRequest,
   type ReaderAnswers, type ReaderEnvelope, type ReaderRequest, type Reply, type SeriesTuple, type WorkerSettings,
 } from './ledger-protocol.ts';
-import { seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
+import { foldKey, seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
   LedgerClosedError, LedgerUnavailableError,
   type DailyActivity, type LedgerHealth, type MetricsRestoreSource, type UsageFilter, type UsageLedger, type UsageOverview,
@@ -559,14 +559,14 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     const source = oneUserSource({ fromMs: undefined, toMs: undefined, properties: [] }, span);
     const rows = this.seedStatement(`WITH ${source.sql}
       SELECT s.provider AS provider, s.model AS model, s.operation AS operation, s.is_error AS is_error, p.json AS json,
-        s.folded_seq AS folded_seq,
+        s.folded_seq AS folded_seq, s.search_tier AS search_tier, s.input_tier AS input_tier,
         ${SUMS_SQL}, MIN(src.first_seen_ms) AS first_seen_ms, MAX(src.last_seen_ms) AS last_seen_ms
       FROM src JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set
       GROUP BY src.series_id ORDER BY src.series_id`).all(...source.params) as Row[];
     for (const row of rows) {
       const series = { provider: String(row.provider), model: String(row.model), operation: String(row.operation), propertiesJson: String(row.json) };
       const key = seedKey(series.provider, series.model, series.operation, Number(row.is_error) === 1, series.propertiesJson);
-      seriesFoldedSeq.set(key, Number(row.folded_seq));
+      seriesFoldedSeq.set(foldKey(key, String(row.search_tier), Number(row.input_tier)), Number(row.folded_seq));
       const sums = seedEntry(seeds, key, series);
       sums.requests += Number(row.requests);
       sums.errors += Number(row.errors);

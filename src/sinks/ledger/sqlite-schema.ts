@@ -1,11 +1,16 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import { HOURS_PER_DAY, spanIdentity } from './aggregate.ts';
-import { UPSERT_USAGE_SET } from './sqlite-fold.ts';
+import { CALL_FIELDS } from './ledger-protocol.ts';
+import { UPSERT_USAGE_SET_V4 } from './sqlite-fold.ts';
+import { float64sOfBlob } from './unfolded-sums.ts';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
-/** The usage columns after the keys, in the order the upserts bind them. */
+/**
+ * The usage columns after the keys (schema 4's; schema 5 adds USAGE_COLUMNS_V5 at the end of each usage table, to
+ * old and new ledgers alike, so that the upgrades from schemas 1 and 2 can write the columns in their order).
+ */
 const USAGE_COLUMNS = `user_ref INTEGER NOT NULL,
   requests INTEGER NOT NULL, errors INTEGER NOT NULL, unpriced_requests INTEGER NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
@@ -37,7 +42,8 @@ CREATE TABLE IF NOT EXISTS series (
   user_ref INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
   is_error INTEGER NOT NULL, property_set INTEGER NOT NULL,
   folded_seq INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (user_ref, provider, model, operation, is_error, property_set)
+  search_tier TEXT NOT NULL DEFAULT '', input_tier INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (user_ref, provider, model, operation, is_error, property_set, search_tier, input_tier)
 );
 CREATE TABLE IF NOT EXISTS usage_hourly (hour INTEGER NOT NULL, series_id INTEGER NOT NULL, ${USAGE_COLUMNS},
   PRIMARY KEY (hour, series_id)) WITHOUT ROWID;
@@ -77,10 +83,72 @@ export function createOrUpgradeSchema(db: DatabaseSync, path: string, nowMs: num
   if (!seriesColumns.some((column) => column.name === 'folded_seq')) {
     db.exec('ALTER TABLE series ADD COLUMN folded_seq INTEGER NOT NULL DEFAULT 0');
   }
+  upgradeToVersion5(db, version);
   db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?), (?, ?), (?, ?), (?, ?)')
     .run('dedup_current', 0, 'dedup_rotated_ms', nowMs, 'legacy_seen_until_ms', 0, 'commit_seq', 0);
   db.prepare(`INSERT OR IGNORE INTO meta (name, value) SELECT 'folded_seq', value FROM meta WHERE name = 'commit_seq'`).run();
+}
+
+/** Schema 5's usage columns, added at the end of usage_hourly, usage_daily and user_daily. */
+const USAGE_COLUMNS_V5 = ['cache_write_1h_tokens', 'usage_requests'];
+const USAGE_TABLES = ['usage_hourly', 'usage_daily', 'user_daily'];
+/** CALL_FIELDS of the call log's rows before schema 5. */
+const CALL_FIELDS_V4 = 12;
+
+/**
+ * Schema 5 keeps what exact re-pricing needs (src/reprice/): one-hour cache writes and the calls with usage (a
+ * request fee is charged only with usage) per series-hour, and in each series' key its web search tier and its input
+ * tier (a long-context price applies to the whole call, so summed tokens cannot tell which calls were above it).
+ * Rows of an older ledger have no one-hour writes (none were told apart) and are taken to have had usage in every
+ * call when they have any tokens; their series get tier '' and 0. The log's calls gain the two new fields.
+ */
+function upgradeToVersion5(db: DatabaseSync, version: number): void {
+  const seriesColumns = db.prepare('PRAGMA table_info(series)').all() as Array<{ name: string }>;
+  if (!seriesColumns.some((column) => column.name === 'search_tier')) {
+    // A UNIQUE constraint cannot be altered: the table is built anew with the same ids.
+    db.exec(`ALTER TABLE series RENAME TO v4_series;
+      CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        user_ref INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
+        is_error INTEGER NOT NULL, property_set INTEGER NOT NULL,
+        folded_seq INTEGER NOT NULL DEFAULT 0,
+        search_tier TEXT NOT NULL DEFAULT '', input_tier INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (user_ref, provider, model, operation, is_error, property_set, search_tier, input_tier)
+      );
+      INSERT INTO series (id, user_ref, provider, model, operation, is_error, property_set, folded_seq)
+        SELECT id, user_ref, provider, model, operation, is_error, property_set, folded_seq FROM v4_series ORDER BY id;
+      DROP TABLE v4_series;`);
+  }
+  for (const table of USAGE_TABLES) {
+    const columns = (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((column) => column.name);
+    if (columns.includes('usage_requests')) continue;
+    for (const column of USAGE_COLUMNS_V5) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 0`);
+    db.exec(`UPDATE ${table} SET usage_requests = requests
+      WHERE input_tokens > 0 OR output_tokens > 0 OR cache_read_tokens > 0 OR cache_write_tokens > 0`);
+  }
+  if (version >= 3 && version < 5) {
+    const rewrite = db.prepare('UPDATE call_log SET calls = ? WHERE seq = ?');
+    for (const row of db.prepare('SELECT seq, calls FROM call_log').all() as Array<{ seq: number; calls: Uint8Array }>) {
+      rewrite.run(new Uint8Array(widenedCalls(float64sOfBlob(row.calls, CALL_FIELDS_V4, 'calls')).buffer), row.seq);
+    }
+  }
+}
+
+/** A logged group's calls of schema 4 (12 numbers each) with schema 5's two fields after them. */
+function widenedCalls(old: Float64Array): Float64Array {
+  const count = old.length / CALL_FIELDS_V4;
+  const calls = new Float64Array(count * CALL_FIELDS);
+  for (let index = 0; index < count; index++) {
+    const from = index * CALL_FIELDS_V4;
+    const to = index * CALL_FIELDS;
+    calls.set(old.subarray(from, from + CALL_FIELDS_V4), to);
+    // input, output, cache read, cache write: fields 5 to 8 of both layouts.
+    const anyTokens = old[from + 5]! > 0 || old[from + 6]! > 0 || old[from + 7]! > 0 || old[from + 8]! > 0;
+    calls[to + CALL_FIELDS_V4] = 0;
+    calls[to + CALL_FIELDS_V4 + 1] = anyTokens ? 1 : 0;
+  }
+  return calls;
 }
 
 const LOG_SUMS = `SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_tokens), SUM(output_tokens),
@@ -91,11 +159,11 @@ const LOG_SUMS = `SUM(requests), SUM(errors), SUM(unpriced_requests), SUM(input_
 function upgradeFromVersion2(db: DatabaseSync): void {
   // WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT.
   db.exec(`INSERT INTO usage_hourly SELECT hour, series_id, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
-      GROUP BY hour, series_id ORDER BY hour, series_id ON CONFLICT (hour, series_id) DO UPDATE SET ${UPSERT_USAGE_SET};
+      GROUP BY hour, series_id ORDER BY hour, series_id ON CONFLICT (hour, series_id) DO UPDATE SET ${UPSERT_USAGE_SET_V4};
     INSERT INTO usage_daily SELECT hour / ${HOURS_PER_DAY} AS day, series_id, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
-      GROUP BY day, series_id ORDER BY day, series_id ON CONFLICT (day, series_id) DO UPDATE SET ${UPSERT_USAGE_SET};
+      GROUP BY day, series_id ORDER BY day, series_id ON CONFLICT (day, series_id) DO UPDATE SET ${UPSERT_USAGE_SET_V4};
     INSERT INTO user_daily SELECT hour / ${HOURS_PER_DAY} AS day, user_ref, ${LOG_SUMS} FROM usage_log WHERE true
-      GROUP BY day, user_ref ORDER BY day, user_ref ON CONFLICT (day, user_ref) DO UPDATE SET ${UPSERT_USAGE_SET};
+      GROUP BY day, user_ref ORDER BY day, user_ref ON CONFLICT (day, user_ref) DO UPDATE SET ${UPSERT_USAGE_SET_V4};
     UPDATE users SET first_seen_ms = min(users.first_seen_ms, logged.first_seen_ms),
       last_seen_ms = max(users.last_seen_ms, logged.last_seen_ms)
       FROM (SELECT user_ref, MIN(first_seen_ms) AS first_seen_ms, MAX(last_seen_ms) AS last_seen_ms FROM usage_log GROUP BY user_ref) AS logged

@@ -1,6 +1,6 @@
 import type { KnownSeries } from './group-series.ts';
 import { CALL, CALL_FIELDS } from './ledger-protocol.ts';
-import { seedEntry, seedKey, type SeedSums } from './metrics-seed.ts';
+import { foldKey, seedEntry, seedKey, type SeedSums } from './metrics-seed.ts';
 import { addCallTo, ENTRY as SUM, ENTRY_FIELDS as SUM_FIELDS } from './unfolded-sums.ts';
 
 /** One answered group commit whose calls the totals tables may not hold yet. */
@@ -41,7 +41,7 @@ export class UnfoldedGroups {
 
   /**
    * Adds the user's calls of the groups committed after `afterSeq` to `seeds` (keyed by seedKey), leaving out those
-   * of a series that `foldedThrough` says the totals hold through a later commit (a fold under way has written it).
+   * of a series that `foldedThrough` (keyed by foldKey) says the totals hold through a later commit (a fold under way has written it).
    */
   addToSeed(userId: string, afterSeq: number, seeds: Map<string, SeedSums>, foldedThrough: ReadonlyMap<string, number> = new Map()): void {
     for (const group of this.groups) {
@@ -56,7 +56,7 @@ export class UnfoldedGroups {
         if (requests === 0) continue;
         const { provider, model, operation, isError, propertiesJson } = series;
         const key = seedKey(provider, model, operation, isError, propertiesJson);
-        if (group.seq <= (foldedThrough.get(key) ?? 0)) continue;
+        if (group.seq <= (foldedThrough.get(foldKey(key, series.searchTier, series.inputTier)) ?? 0)) continue;
         const seed = seedEntry(seeds, key, { provider, model, operation, propertiesJson });
         seed.requests += requests;
         if (isError) seed.errors += requests;

@@ -12,9 +12,9 @@ export interface UnfoldedSeries {
 /** The numbers of one sums entry in a typed array, by offset (the writer's series-hours, the main thread's seeds). */
 export const ENTRY = {
   hour: 0, requests: 1, unpriced: 2, input: 3, output: 4, cacheRead: 5, cacheWrite: 6, reasoning: 7, cost: 8,
-  duration: 9, first: 10, last: 11,
+  duration: 9, first: 10, last: 11, cacheWrite1h: 12, usage: 13,
 } as const;
-export const ENTRY_FIELDS = 12;
+export const ENTRY_FIELDS = 14;
 
 /** Adds the call at `at` of `calls` (CALL_FIELDS numbers) to the entry at `to` of `store`. */
 export function addCallTo(store: Float64Array, to: number, calls: Float64Array, at: number): void {
@@ -28,6 +28,8 @@ export function addCallTo(store: Float64Array, to: number, calls: Float64Array, 
   store[to + ENTRY.reasoning] = store[to + ENTRY.reasoning]! + calls[at + CALL.reasoning]!;
   store[to + ENTRY.cost] = store[to + ENTRY.cost]! + calls[at + CALL.costNanoUsd]!;
   store[to + ENTRY.duration] = store[to + ENTRY.duration]! + calls[at + CALL.durationMicros]!;
+  store[to + ENTRY.cacheWrite1h] = store[to + ENTRY.cacheWrite1h]! + calls[at + CALL.cacheWrite1h]!;
+  store[to + ENTRY.usage] = store[to + ENTRY.usage]! + calls[at + CALL.hasUsage]!;
   if (endTimeMs < store[to + ENTRY.first]!) store[to + ENTRY.first] = endTimeMs;
   if (endTimeMs > store[to + ENTRY.last]!) store[to + ENTRY.last] = endTimeMs;
 }
@@ -113,6 +115,7 @@ export class UnfoldedSums {
         inputTokens: store[at + ENTRY.input]!, outputTokens: store[at + ENTRY.output]!, cacheReadTokens: store[at + ENTRY.cacheRead]!,
         cacheWriteTokens: store[at + ENTRY.cacheWrite]!, reasoningTokens: store[at + ENTRY.reasoning]!, costNanoUsd: store[at + ENTRY.cost]!,
         durationMicros: store[at + ENTRY.duration]!, firstSeenMs: store[at + ENTRY.first]!, lastSeenMs: store[at + ENTRY.last]!,
+        cacheWrite1hTokens: store[at + ENTRY.cacheWrite1h]!, usageRequests: store[at + ENTRY.usage]!,
       };
     });
   }
@@ -120,7 +123,7 @@ export class UnfoldedSums {
   /**
    * Copies one entry as a row of the fold: `out[at]` its hour, then from `out[at + 3]` requests, errors (all of them
    * for an error series, none otherwise), unpriced requests, the five token counts, cost, duration, first and last
-   * seen (sqlite-fold.ts fills in the two ids between).
+   * seen, one-hour cache writes and calls with usage (sqlite-fold.ts fills in the two ids between).
    */
   copyEntry(entry: number, isError: boolean, out: number[], at: number): void {
     const from = entry * ENTRY_FIELDS;
@@ -138,6 +141,8 @@ export class UnfoldedSums {
     out[at + 12] = store[from + ENTRY.duration]!;
     out[at + 13] = store[from + ENTRY.first]!;
     out[at + 14] = store[from + ENTRY.last]!;
+    out[at + 15] = store[from + ENTRY.cacheWrite1h]!;
+    out[at + 16] = store[from + ENTRY.usage]!;
   }
 
   private addCall(series: UnfoldedSeries, calls: Float64Array, at: number): void {
