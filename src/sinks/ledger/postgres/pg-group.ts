@@ -1,5 +1,5 @@
 import type { PricedUsage } from '../../../pricing/priced-usage.ts';
-import { canonicalProperties, durationMicros, HOURS_PER_DAY, ledgerUserId, MS_PER_HOUR, spanIdentity, type SpanIdentity } from '../aggregate.ts';
+import { canonicalProperties, durationMicros, HOURS_PER_DAY, ledgerUserId, MS_PER_HOUR, type SpanIdentity } from '../aggregate.ts';
 
 /**
  * Pure helpers of the PostgreSQL ledger's group commit: what a group of exports adds to which rows, summed in memory
@@ -53,6 +53,7 @@ function emptySums(): RowSums {
   };
 }
 
+/** `endMs`: the end time as the call has it (with its fraction of a millisecond), for first and last seen. */
 function addCall(sums: RowSums, record: PricedUsage, endMs: number): void {
   sums.requests += 1;
   if (record.isError) sums.errors += 1;
@@ -99,7 +100,7 @@ export function seriesText(key: SeriesKey): string {
 export function sumGroup(records: readonly PricedUsage[]): GroupSums {
   const group: GroupSums = { users: new Map(), propertySets: new Set(), series: new Map(), hourly: new Map(), daily: new Map(), userDaily: new Map() };
   for (const record of records) {
-    const endMs = spanIdentity(record).endMs;
+    const endMs = record.endTimeMs;
     const key: SeriesKey = {
       userId: pgText(ledgerUserId(record)), provider: pgText(record.provider), model: pgText(record.model),
       operation: pgText(record.operation), isError: record.isError, propertiesJson: pgPropertiesJson(record.properties),

@@ -430,14 +430,14 @@ const UPSERT_SET = SUM_COLUMNS.map((column) => {
 
 /** `$first::bigint[], ...` for the sum columns' arrays. */
 function sumArrays(first: number): string {
-  return SUM_COLUMNS.map((_, index) => `$${index + first}::bigint[]`).join(', ');
+  return SUM_COLUMNS.map((column, index) => `$${index + first}::${column.endsWith('_seen_ms') ? 'float8' : 'bigint'}[]`).join(', ');
 }
 
 /** Adds a group's sums: users, property sets and series by text first (for their ids), then the usage rows. */
 async function addToTotals(client: pg.PoolClient, group: GroupSums): Promise<void> {
   const users = [...group.users.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const userRows = await client.query<{ id: string; user_id: string }>(
-    `INSERT INTO users AS t (user_id, first_seen_ms, last_seen_ms) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+    `INSERT INTO users AS t (user_id, first_seen_ms, last_seen_ms) SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[])
       ON CONFLICT (user_id) DO UPDATE SET first_seen_ms = LEAST(t.first_seen_ms, EXCLUDED.first_seen_ms),
         last_seen_ms = GREATEST(t.last_seen_ms, EXCLUDED.last_seen_ms)
       RETURNING id, user_id`,

@@ -8,6 +8,7 @@ import type { ClientBase } from 'pg';
  * The tables mirror the SQLite ledger's totals: usage by (hour, series) and (day, series), and a per-user daily
  * rollup that the users list reads without property filters. Nothing derivable is stored per call: a call adds to
  * these rows in the transaction that records its span in `seen` (the dedup memory shared by the replicas).
+ * First and last seen keep the fraction of a millisecond that end times carry, as the SQLite ledger does.
  * user_id and the other texts are COLLATE "C" so that ordering by them is byte order, as in the SQLite ledger.
  */
 export const MIGRATIONS: readonly string[] = [
@@ -15,7 +16,7 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE users (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id TEXT COLLATE "C" NOT NULL UNIQUE,
-    first_seen_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL
+    first_seen_ms DOUBLE PRECISION NOT NULL, last_seen_ms DOUBLE PRECISION NOT NULL
   );
   CREATE TABLE property_sets (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -51,7 +52,7 @@ function usageColumns(): string {
     input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
     cache_read_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,
     cost_nano_usd BIGINT NOT NULL, duration_us BIGINT NOT NULL,
-    first_seen_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL`;
+    first_seen_ms DOUBLE PRECISION NOT NULL, last_seen_ms DOUBLE PRECISION NOT NULL`;
 }
 
 /** Any constant of our own, so that the lock is not one another program on the same database uses. */
