@@ -12,6 +12,8 @@ import pg from 'pg';
  */
 export interface PostgresCluster {
   readonly port: number;
+  /** The cluster's data directory (postmaster.pid names the server's process). */
+  readonly dataDir: string;
   /** A URL for `database`, with a password that trust authentication ignores (so tests can look for it in logs). */
   url(database: string): string;
   /** Creates an empty database and returns its URL. */
@@ -80,6 +82,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const url = (database: string) => `postgres://postgres:${TEST_PASSWORD}@127.0.0.1:${port}/${database}`;
   return {
     port,
+    dataDir: data,
     url,
     async createDatabase(name) {
       const client = new pg.Client({ connectionString: url('postgres') });

@@ -38,7 +38,7 @@ function propertyCondition(filter: UsageFilter, params: Params): string | undefi
 
 /**
  * Usage rows in the filter's range as a SELECT of (day, user_ref, series_id, sums, first/last seen); with `userRef`,
- * one user's rows only (found by the by-user indexes).
+ * one user's rows only.
  */
 function usageSource(filter: UsageFilter, params: Params, userRef?: number): string {
   const parts = splitRange(filter.fromMs, filter.toMs);
@@ -46,7 +46,8 @@ function usageSource(filter: UsageFilter, params: Params, userRef?: number): str
   const selects: string[] = [];
   const add = (table: string, key: string, dayOf: string, range: KeyRange, seriesColumn: string) => {
     const conditions: string[] = [];
-    if (userRef !== undefined) conditions.push(`user_ref = ${params.add(userRef)}`);
+    // One user's usage rows through their series (an index by series and time), not a scan of the range.
+    if (userRef !== undefined) conditions.push(`series_id IN (SELECT id FROM series WHERE user_ref = ${params.add(userRef)})`);
     if (range.lo !== undefined) conditions.push(`${key} >= ${params.add(range.lo)}`);
     if (range.hi !== undefined) conditions.push(`${key} < ${params.add(range.hi)}`);
     if (properties !== undefined) conditions.push(properties);

@@ -8,6 +8,8 @@ import type { ClientBase } from 'pg';
  * The tables mirror the SQLite ledger's totals: usage by (hour, series) and (day, series), and a per-user daily
  * rollup that the users list reads without property filters. Nothing derivable is stored per call: a call adds to
  * these rows in the transaction that records its span in `seen` (the dedup memory shared by the replicas).
+ * The usage tables are keyed by time first (a commit writes at their tail); one user's rows, or the rows of the
+ * series with some property, are found through their series (usage_*_by_series).
  * First and last seen keep the fraction of a millisecond that end times carry, as the SQLite ledger does.
  * user_id and the other texts are COLLATE "C" so that ordering by them is byte order, as in the SQLite ledger.
  */
@@ -31,10 +33,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE usage_hourly (hour INTEGER NOT NULL, series_id BIGINT NOT NULL, ${usageColumns()},
     PRIMARY KEY (hour, series_id));
-  CREATE INDEX usage_hourly_by_user ON usage_hourly (user_ref, hour);
+  CREATE INDEX usage_hourly_by_series ON usage_hourly (series_id, hour);
   CREATE TABLE usage_daily (day INTEGER NOT NULL, series_id BIGINT NOT NULL, ${usageColumns()},
     PRIMARY KEY (day, series_id));
-  CREATE INDEX usage_daily_by_user ON usage_daily (user_ref, day);
+  CREATE INDEX usage_daily_by_series ON usage_daily (series_id, day);
   CREATE TABLE user_daily (day INTEGER NOT NULL, ${usageColumns()}, PRIMARY KEY (day, user_ref));
   CREATE INDEX user_daily_by_user ON user_daily (user_ref, day);
   CREATE TABLE seen (end_ms BIGINT NOT NULL, id_hash BIGINT NOT NULL, seen_ms BIGINT NOT NULL, PRIMARY KEY (end_ms, id_hash));
