@@ -8,6 +8,7 @@ import type { UserMetricsSet } from './sinks/metrics/usage-metrics.ts';
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
 import type { CallLimits } from './sources/limits.ts';
 import { DEFAULT_MAX_ATTRIBUTES_PER_SPAN } from './decode/limits.ts';
+import { checkLedgerUrl } from './sinks/ledger/postgres/pg-url.ts';
 
 export type UserIdLabelMode = 'raw' | 'hash';
 
@@ -43,6 +44,11 @@ export interface Config {
   readonly dataDir: string;
   /** 'off' only for benchmarks: no durable totals, no dedup, no /api. */
   readonly ledger: 'sqlite' | 'off';
+  /**
+   * postgres://user:password@host:port/database of a PostgreSQL ledger that several processors share, or '' for the
+   * SQLite ledger in dataDir. Holds a password: never logged (displayLedgerUrl masks it).
+   */
+  readonly ledgerUrl: string;
   /** A span seen once is recognised as a retry for at least this long. */
   readonly dedupWindowHours: number;
   /** 'normal' survives kill -9; 'full' also survives power loss, with an fsync per group commit. */
@@ -130,6 +136,17 @@ export function loadConfig(env: Env = process.env): Config {
     }
   });
 
+  // Same care as the tokens: the URL carries the database password, so a problem never quotes it.
+  const ledgerUrl = (env.LEDGER_URL ?? '').trim();
+  if (ledgerUrl !== '') {
+    try {
+      checkLedgerUrl(ledgerUrl);
+    } catch (error) {
+      problems.push(`LEDGER_URL: ${(error as Error).message} (value not shown)`);
+    }
+    if ((env.LEDGER ?? '').trim() === 'off') problems.push('LEDGER=off and LEDGER_URL are both set: choose one');
+  }
+
   const maxBodyBytes = read('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, integer(1024, 1024 ** 3));
   const config: Config = {
     host: read('HOST', '127.0.0.1', (raw) => raw),
@@ -153,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     ancestorMaxSpans: read('ANCESTOR_MAX_SPANS', 50_000, integer(1, 10_000_000)),
     dataDir: read('DATA_DIR', './data', (raw) => raw),
     ledger: read<'sqlite' | 'off'>('LEDGER', 'sqlite', oneOf(['sqlite', 'off'])),
+    ledgerUrl,
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
     ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'full', oneOf(['normal', 'full'])),
     apiToken,

@@ -43,10 +43,14 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     overrides,
     onUnpriced: (provider, model) => log('warn', 'no price known for model; its calls count at cost 0 in llm_unpriced_requests_total', { provider, model }),
   });
-  const ledger = openLedger(config, (health) => {
-    if (health.ok) log('info', 'usage ledger recovered: a probe wrote and synced; exports are acknowledged again');
-    else log('error', 'usage ledger failing: exports get 503 and nothing is recorded until a probe write succeeds', { error: health.error });
+  const opened = await openLedger(config, (health) => {
+    if (health.ok) log('info', 'usage ledger recovered: a probe succeeded; exports are acknowledged again');
+    else log('error', 'usage ledger failing: exports get 503 and nothing is recorded until a probe succeeds', { error: health.error });
   });
+  const ledger = opened?.ledger;
+  // Only a ledger this process alone writes may seed /metrics with all-time totals; with a shared one each replica
+  // exposes its own increments, and PromQL's sum by (user_id) adds the replicas up.
+  const restore = opened?.metricsRestore;
   const userLabel = { mode: config.userIdLabel, salt: config.userIdHashSalt } as const;
   const usageMetrics = new UsageMetrics({
     propertyLabels: config.propertyLabels,
@@ -55,16 +59,16 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     userTtlSeconds: config.userTtlSeconds,
     userLabel,
     planPricesUsd: config.planPricesUsd,
-    ...(ledger === undefined ? {} : {
-      seedUser: (userId: string) => ledger.seedUser(userId),
-      countedInSeed: (usage: PricedUsage, batch: readonly PricedUsage[]) => ledger.countedInSeed(usage, batch),
+    ...(restore === undefined ? {} : {
+      seedUser: (userId: string) => restore.seedUser(userId),
+      countedInSeed: (usage: PricedUsage, batch: readonly PricedUsage[]) => restore.countedInSeed(usage, batch),
     }),
   });
-  if (ledger !== undefined) {
+  if (opened !== undefined) {
     // /metrics continues where it stopped: users active within the TTL get their series back, with all-time totals.
-    const recent = ledger.recentUsers(Date.now() - config.userTtlSeconds * 1000, config.maxUsers);
+    const recent = restore?.recentUsers(Date.now() - config.userTtlSeconds * 1000, config.maxUsers) ?? [];
     usageMetrics.restoreUsers(recent.map((user) => user.userId));
-    log('info', 'usage ledger open', { dataDir: config.dataDir, restoredUsers: recent.length });
+    log('info', 'usage ledger open', { ...opened.where, restoredUsers: recent.length });
   }
   const health = createProcessorHealth();
   const recordingStages = {
@@ -80,11 +84,21 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
       log('error', 'calls could not be recorded', { calls: calls.length, why, error: String(error) });
     });
   };
+  const restoreParked = async (why: string) => {
+    const parked = await ledger!.parked();
+    await recordDecided(attributor.restore(parked, (record) => record.source === anthropicSdkSource.name), why);
+  };
   if (ledger !== undefined) {
     // Calls acknowledged while waiting for an ancestor when the processor stopped wait again, for a whole wait.
-    const parked = await ledger.parked();
-    await recordDecided(attributor.restore(parked, (record) => record.source === anthropicSdkSource.name), 'restored');
+    await restoreParked('restored');
   }
+  // A shared ledger also hands over, while running, what a replica that stopped had parked.
+  const parkedTakeOver = opened?.takeOverParkedEveryMs === undefined ? undefined : setInterval(() => {
+    restoreParked('taken over from a stopped replica').catch((error: unknown) => {
+      if (ledger?.health().ok !== false) log('warn', 'parked calls of stopped replicas could not be taken over; trying again', { error: String(error) });
+    });
+  }, opened.takeOverParkedEveryMs);
+  parkedTakeOver?.unref();
   const ingest = createPipeline({
     ...recordingStages,
     readSpan: createSpanReader({
@@ -133,6 +147,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     close: async () => {
       clearInterval(eviction);
       clearInterval(attributionExpiry);
+      if (parkedTakeOver !== undefined) clearInterval(parkedTakeOver);
       let forced = true;
       try {
         ({ forced } = await closing.close(config.shutdownGraceSeconds * 1000));

@@ -70,6 +70,8 @@ export function runRepriceCommand(argv: readonly string[], env: NodeJS.ProcessEn
     const args = parseRepriceArgs(argv);
     const config = loadConfig(env);
     if (config.ledger === 'off') throw new RepriceUsageError('LEDGER=off: there is no ledger to re-price');
+    // The PostgreSQL ledger keeps no price tiers in its series yet, so its past cannot be re-priced exactly.
+    if (config.ledgerUrl !== '') throw new RepriceUsageError('LEDGER_URL is set: re-pricing works on the SQLite ledger in DATA_DIR only (not built for PostgreSQL yet)');
     const pricesFile = args.pricesFile ?? config.pricesFile;
     const overrides = pricesFile === '' ? [] : loadPriceOverrides(pricesFile);
     const report = repriceLedger({

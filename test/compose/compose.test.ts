@@ -14,6 +14,7 @@ const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import
 const readYaml = <T>(path: string): T => parse(readFileSync(repoFile(path), 'utf8')) as T;
 
 interface Service {
+  profiles?: string[];
   image?: string;
   build?: { context: string; target?: string };
   command?: string[];
@@ -50,7 +51,7 @@ function stages(text: string): Map<string, string> {
 
 describe('docker-compose.yml', () => {
   it('runs the processor, the Collector, Prometheus, Grafana, the demo app and its stand-in provider', () => {
-    assert.deepEqual(Object.keys(services).sort(),
+    assert.deepEqual(Object.keys(services).filter((name) => services[name]!.profiles === undefined).sort(),
       ['demo-app', 'grafana', 'otel-collector', 'processor', 'prometheus', 'stand-in-provider']);
     assert.match(service('otel-collector').image ?? '', /^otel\/opentelemetry-collector-contrib:/);
     assert.match(service('prometheus').image ?? '', /^prom\/prometheus:/);
@@ -151,6 +152,48 @@ describe('docker-compose.yml', () => {
     assert.ok(existsSync(repoFile(demo.command![3]!)), `${demo.command![3]} exists`);
     assert.ok(existsSync(repoFile(provider.command!.at(-1)!)), `${provider.command!.at(-1)} exists`);
     assert.ok(!Object.keys(env).some((name) => /KEY|TOKEN|SECRET|PASSWORD/i.test(name)), 'no credentials in the compose file');
+  });
+
+  it("the replicas profile: two processors on one PostgreSQL ledger, each trace routed to one of them", () => {
+    const replicas = ['processor-replica-1', 'processor-replica-2'];
+    const postgres = service('postgres');
+    const database = interpolated(postgres);
+    for (const name of replicas) {
+      assert.deepEqual(service(name).profiles, ['replicas']);
+      const config = loadConfig(interpolated(service(name)));
+      const url = new URL(config.ledgerUrl);
+      assert.equal(url.hostname, 'postgres', `${name} uses the profile's PostgreSQL`);
+      assert.equal(decodeURIComponent(url.username), database.POSTGRES_USER);
+      assert.equal(decodeURIComponent(url.password), database.POSTGRES_PASSWORD);
+      assert.equal(url.pathname, `/${database.POSTGRES_DB}`);
+      assert.ok(service(name).depends_on?.includes('postgres'));
+    }
+    assert.equal(loadConfig(interpolated(service('processor-replica-1'), { POSTGRES_PASSWORD: 'other-secret' })).ledgerUrl,
+      'postgres://llm:other-secret@postgres:5432/usage', 'POSTGRES_PASSWORD on the host reaches both sides');
+    assert.equal(interpolated(postgres, { POSTGRES_PASSWORD: 'other-secret' }).POSTGRES_PASSWORD, 'other-secret');
+
+    const balancer = readYaml<{ exporters: Record<string, { routing_key?: string; protocol?: { otlp?: unknown }; resolver?: { static?: { hostnames: string[] } } }>;
+      service: { pipelines: { traces: { exporters: string[] } } } }>('collector/replicas.yaml');
+    const [exporterName] = balancer.service.pipelines.traces.exporters;
+    assert.match(exporterName!, /^loadbalancing/);
+    const exporter = balancer.exporters[exporterName!]!;
+    assert.equal(exporter.routing_key, 'traceID', 'all spans of a trace reach one replica (ancestor attribution)');
+    const front = service('otel-collector-replicas');
+    assert.equal(front.command?.find((arg) => arg.startsWith('--config='))?.slice('--config='.length), mountTarget(front, './collector/replicas.yaml'));
+    // The balancer speaks OTLP/gRPC to a Collector per replica, which forwards OTLP/HTTP to its processor.
+    const sidecar = readYaml<{ receivers: { otlp: { protocols: { grpc: { endpoint: string } } } }; exporters: Record<string, { endpoint: string }> }>('collector/replica-sidecar.yaml');
+    const sidecarPort = sidecar.receivers.otlp.protocols.grpc.endpoint.split(':').at(-1);
+    const hostnames = exporter.resolver?.static?.hostnames ?? [];
+    assert.equal(hostnames.length, replicas.length);
+    hostnames.forEach((hostname, index) => {
+      const [host, port] = hostname.split(':');
+      assert.equal(port, sidecarPort);
+      const forwarder = service(host!);
+      assert.equal(forwarder.command?.find((arg) => arg.startsWith('--config='))?.slice('--config='.length), mountTarget(forwarder, './collector/replica-sidecar.yaml'));
+      const replicaPort = loadConfig(interpolated(service(replicas[index]!))).port;
+      assert.equal(interpolated(forwarder).PROCESSOR_ENDPOINT, `http://${replicas[index]}:${replicaPort}`);
+    });
+    assert.deepEqual(Object.values(sidecar.exporters).map((forward) => forward.endpoint), ['${env:PROCESSOR_ENDPOINT}']);
   });
 });
 

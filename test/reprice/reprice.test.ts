@@ -110,5 +110,9 @@ describe('the reprice command\'s mistakes', () => {
     const none = reprice(['--from', '2026-11-10', '--to', '2026-11-11'], { DATA_DIR: join(dir, 'none') });
     assert.equal(none.status, 1);
     assert.match(none.stderr, /no ledger at .*ledger\.sqlite \(is DATA_DIR right\?\)/);
+    const shared = reprice(['--from', '2026-11-10', '--to', '2026-11-11'], { DATA_DIR: join(dir, 'none'), LEDGER_URL: 'postgres://u:secret@127.0.0.1:5/db' });
+    assert.equal(shared.status, 2);
+    assert.match(shared.stderr, /LEDGER_URL is set: re-pricing works on the SQLite ledger/);
+    assert.doesNotMatch(shared.stderr, /secret/);
   });
 });

@@ -205,7 +205,7 @@ export class LedgerOverviewReads {
     const rows = this.db.prepare(`SELECT u.user_id AS user_id, d.day AS day, d.requests AS requests, d.cost_nano_usd AS cost
       FROM user_daily today JOIN users u ON u.id = today.user_ref
       JOIN user_daily d ON d.user_ref = today.user_ref AND d.day >= ? AND d.day < ?
-      WHERE today.day = ? AND today.requests >= ?`).all(fromDay, toDay, toDay - 1, minRequests) as Row[];
+      WHERE today.day = ? AND today.requests >= ? ORDER BY u.user_id, d.day`).all(fromDay, toDay, toDay - 1, minRequests) as Row[];
     const byUser = new Map<string, DailyActivity>();
     for (const row of rows) {
       const userId = String(row.user_id);
