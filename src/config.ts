@@ -3,7 +3,7 @@
  * processor reads process.env: the parsed Config is passed down.
  */
 
-import { MAX_LABEL_TEXT_LENGTH } from './sinks/metrics/label-text.ts';
+import { MAX_LABEL_TEXT_LENGTH } from './sources/bounded-text.ts';
 import type { UserMetricsSet } from './sinks/metrics/usage-metrics.ts';
 import { DEFAULT_PROPERTY_PREFIXES, DEFAULT_USER_KEYS } from './sources/identity.ts';
 import type { CallLimits } from './sources/limits.ts';

@@ -1,7 +1,7 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import { NANO_USD_PER_USD } from '../pricing/priced-usage.ts';
-import { boundedText } from '../sinks/metrics/label-text.ts';
+import { boundedText } from '../sources/bounded-text.ts';
 import { DEFAULT_ANOMALY_RULES, findAnomalies } from './anomalies.ts';
 import {
   LedgerUnavailableError, USER_SORT_COLUMNS,

@@ -17,7 +17,7 @@ import {
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 } from '@opentelemetry/semantic-conventions/incubating';
 import { StatusCode, type DecodedSpan } from '../decode/span.ts';
-import { boundedText } from '../sinks/metrics/label-text.ts';
+import { boundedText } from './bounded-text.ts';
 import { firstString, firstTokenCount, MalformedSpanError } from './attributes.ts';
 import { DEFAULT_USER_KEYS, propertiesOf, userOf } from './identity.ts';
 import { call, type Source, type SourceOptions } from './source.ts';

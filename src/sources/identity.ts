@@ -1,5 +1,5 @@
 import type { Attributes } from '../decode/span.ts';
-import { boundedText } from '../sinks/metrics/label-text.ts';
+import { boundedText, storableText } from './bounded-text.ts';
 import { firstString } from './attributes.ts';
 import { PROPERTY_ATTRIBUTE_PREFIX } from '../wire/attributes.ts';
 import type { SourceOptions } from './source.ts';
@@ -31,8 +31,10 @@ export const DEFAULT_SOURCE_OPTIONS: SourceOptions = Object.freeze({
   propertyPrefixes: DEFAULT_PROPERTY_PREFIXES,
 });
 
+/** The user a span names, as every store can hold it (storableText): the ledger key and the label agree. */
 export function userOf(attributes: Attributes, options: SourceOptions): string | undefined {
-  return firstString(attributes, options.userKeys);
+  const userId = firstString(attributes, options.userKeys);
+  return userId === undefined ? undefined : storableText(userId);
 }
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});

@@ -1,6 +1,6 @@
 import type { DecodedSpan } from '../decode/span.ts';
 import { StatusCode } from '../decode/span.ts';
-import { boundedText } from '../sinks/metrics/label-text.ts';
+import { boundedText } from './bounded-text.ts';
 import { propertiesOf, userOf } from './identity.ts';
 import type { SourceOptions } from './source.ts';
 import type { TokenBuckets, UsageRecord } from './usage-record.ts';

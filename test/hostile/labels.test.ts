@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MAX_LABEL_TEXT_LENGTH } from '../../src/sinks/metrics/label-text.ts';
+import { MAX_LABEL_TEXT_LENGTH } from '../../src/sources/bounded-text.ts';
 import { startProcessor, type RunningProcessor } from '../helpers/processor.ts';
 import { exportBody, metricsByUser, parseCsv, postExport, type CallSpec } from '../ledger/otlp-bodies.ts';
 

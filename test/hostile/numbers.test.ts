@@ -150,6 +150,35 @@ describe('hostile numbers: each poison span is rejected alone', () => {
   });
 });
 
+describe('hostile text in user ids', () => {
+  it('U+0000 and a lone surrogate are stored as U+FFFD, alike in the users API, /metrics and after a restart', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'hostile-text-'));
+    let processor = await startProcessor({ DATA_DIR: dataDir });
+    try {
+      const now = Date.now();
+      const spans = ['nul\u0000id', 'half\ud800pair'].map((user) => chatSpan({ user, endMs: now }));
+      assert.equal((await postExport(processor.url, body(spans))).status, 200);
+      const expected = ['half\ufffdpair', 'nul\ufffdid'];
+      const listed = async () => {
+        const response = await fetch(`${processor.url}/api/users?sort=userId`);
+        return ((await response.json()) as { users: Array<{ userId: string; metricsUserLabel: string }> }).users;
+      };
+      const users = await listed();
+      assert.deepEqual(users.map((user) => user.userId), expected);
+      assert.deepEqual(users.map((user) => user.metricsUserLabel), expected);
+      const metrics = await (await fetch(`${processor.url}/metrics`)).text();
+      for (const id of expected) assert.ok(metrics.includes(`user_id="${id}"`), `${JSON.stringify(id)} on /metrics`);
+      assert.equal((await fetch(`${processor.url}/api/users/${encodeURIComponent(expected[1]!)}`)).status, 200);
+      await processor.stop();
+      processor = await startProcessor({ DATA_DIR: dataDir });
+      assert.deepEqual((await listed()).map((user) => user.userId), expected);
+    } finally {
+      await processor.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('hostile numbers with every ceiling opened wide: what reaches the ledger never breaks a read', () => {
   let dataDir: string;
   let processor: RunningProcessor;

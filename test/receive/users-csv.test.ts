@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { csvField, parseUsersQuery, userCsvLine, usersCsv, userJson } from '../../src/receive/users-api.ts';
-import { boundedText } from '../../src/sinks/metrics/label-text.ts';
+import { boundedText } from '../../src/sources/bounded-text.ts';
 
 describe('CSV cells (OWASP "CSV Injection")', () => {
   it('puts a single quote before text a spreadsheet would run as a formula, and quotes it as CSV requires', () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PricedUsage } from '../../src/pricing/priced-usage.ts';
-import { boundedText, MAX_LABEL_TEXT_LENGTH, MAX_USER_LABEL_LENGTH, userLabelValue } from '../../src/sinks/metrics/label-text.ts';
+import { MAX_USER_LABEL_LENGTH, userLabelValue } from '../../src/sinks/metrics/label-text.ts';
+import { boundedText, MAX_LABEL_TEXT_LENGTH } from '../../src/sources/bounded-text.ts';
 import { MAX_OPERATIONS_PER_SHAPE, MAX_SHAPES, NO_USER_ID, OVERFLOW_USER_ID, UsageMetrics, type UsageMetricsOptions } from '../../src/sinks/metrics/usage-metrics.ts';
 
 /** The full set: these tests check the per-user series with their provider and model labels (light: below). */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { MalformedSpanError } from '../../src/sources/attributes.ts';
 import { createUsageExtractor } from '../../src/sources/index.ts';
 import { MAX_PROPERTIES_PER_CALL } from '../../src/sources/identity.ts';
-import { MAX_LABEL_TEXT_LENGTH } from '../../src/sinks/metrics/label-text.ts';
+import { MAX_LABEL_TEXT_LENGTH } from '../../src/sources/bounded-text.ts';
 import { span } from '../helpers/spans.ts';
 
 const extract = createUsageExtractor();
