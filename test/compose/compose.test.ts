@@ -96,9 +96,15 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(config.propertyLabels, ['plan', 'feature'], 'the labels the dashboards filter on');
     assert.ok(Object.keys(config.planPricesUsd).length > 0, 'plan prices for the profit panels');
 
-    const prometheus = readYaml<{ scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> }>('prometheus/prometheus.yml');
+    const prometheus = readYaml<{ scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }>;
+      dns_sd_configs?: Array<{ names: string[]; type: string; port: number }> }> }>('prometheus/prometheus.yml');
     const job = prometheus.scrape_configs.find((scrape) => scrape.job_name === 'llm-user-metrics');
     assert.deepEqual(job?.static_configs.flatMap((group) => group.targets), [`processor:${config.port}`]);
+    // The replicas profile's processors are scraped in the same job (the dashboards and alerts select on it).
+    const replicas = Object.entries(services).filter(([, svc]) => svc.profiles?.includes('replicas') && svc.environment?.LEDGER_URL !== undefined);
+    assert.equal(replicas.length, 2);
+    assert.deepEqual(job?.dns_sd_configs?.flatMap((sd) => sd.names.map((name) => `${name}:${sd.port}`)).sort(),
+      replicas.map(([name, svc]) => `${name}:${loadConfig(interpolated(svc)).port}`).sort());
 
     const collector = readYaml<{ exporters: Record<string, { endpoint?: string }>; service: { pipelines: Record<string, { receivers: string[]; processors: string[]; exporters: string[] }> } }>('collector/config.yaml');
     const traces = collector.service.pipelines.traces;
