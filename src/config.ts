@@ -53,6 +53,8 @@ export interface Config {
   readonly dedupWindowHours: number;
   /** 'normal' survives kill -9; 'full' also survives power loss, with an fsync per group commit. */
   readonly ledgerSync: 'normal' | 'full';
+  /** Usage by the hour older than this many days is dropped, daily totals kept (src/sinks/ledger/retention.ts); 0: kept. */
+  readonly hourlyDetailDays: number;
   /** Bearer token required on /api/* and /metrics, or '' for none. */
   readonly apiToken: string;
   /** Ceilings one call must keep to, or its span is rejected alone (src/sources/limits.ts). */
@@ -173,6 +175,7 @@ export function loadConfig(env: Env = process.env): Config {
     ledgerUrl,
     dedupWindowHours: read('DEDUP_WINDOW_HOURS', 24, integer(1, 24 * 31)),
     ledgerSync: read<'normal' | 'full'>('LEDGER_SYNC', 'full', oneOf(['normal', 'full'])),
+    hourlyDetailDays: read('HOURLY_DETAIL_DAYS', 0, integer(0, 36_600)),
     apiToken,
     callLimits: {
       maxTokensPerCall: read('MAX_TOKENS_PER_CALL', 100_000_000, integer(1, Number.MAX_SAFE_INTEGER)),

@@ -121,6 +121,7 @@ export async function startProcessor(config: Config, log: Logger = createLogger(
     ledger,
     metricsUserLabel: (userId) => (userId === NO_USER_ID ? userId : userLabelValue(userId, userLabel)),
     csvCells: config.csvCells,
+    hourlyDetailDays: config.hourlyDetailDays,
     propertyNames: config.propertyLabels,
     planPricesUsd: config.planPricesUsd,
   });

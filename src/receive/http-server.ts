@@ -31,6 +31,8 @@ export interface HttpServerDeps {
   /** The user_id label value /metrics shows for a user id. */
   readonly metricsUserLabel: (userId: string) => string;
   readonly csvCells?: CsvCells;
+  /** HOURLY_DETAIL_DAYS, for the users API to refuse ranges that need pruned hours. */
+  readonly hourlyDetailDays?: number;
   /** PROPERTY_LABELS and PLAN_PRICES_USD, for the Users page. */
   readonly propertyNames?: readonly string[];
   readonly planPricesUsd?: Readonly<Record<string, number>>;
@@ -69,6 +71,7 @@ export function createHttpApp(deps: HttpServerDeps) {
   if (deps.ledger !== undefined) app.use('/api', usersApi({
     ledger: deps.ledger, metricsUserLabel: deps.metricsUserLabel, csvCells: deps.csvCells ?? 'safe', log: deps.log,
     propertyNames: deps.propertyNames ?? [], planPricesUsd: deps.planPricesUsd ?? {},
+    hourlyDetailDays: deps.hourlyDetailDays ?? 0,
   }));
   app.use(uiRoute(loadUiAssets()));
 

@@ -1,5 +1,6 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
+import { hourlyDetailStartMs, rangeNeedsPrunedHours } from '../sinks/ledger/retention.ts';
 import { NANO_USD_PER_USD } from '../pricing/priced-usage.ts';
 import { boundedText } from '../sources/bounded-text.ts';
 import { DEFAULT_ANOMALY_RULES, findAnomalies } from './anomalies.ts';
@@ -30,8 +31,10 @@ export interface UsersApiOptions {
   readonly propertyNames?: readonly string[];
   /** PLAN_PRICES_USD: the Plans page's revenue per user of each plan, per month. */
   readonly planPricesUsd?: Readonly<Record<string, number>>;
-  /** The clock of the anomaly view's "today" (tests fix it). */
+  /** The clock of the anomaly view's "today" and of HOURLY_DETAIL_DAYS's cutoff (tests fix it). */
   readonly now?: () => number;
+  /** HOURLY_DETAIL_DAYS: a range edge inside a day older than this is refused (only whole days are kept there). */
+  readonly hourlyDetailDays?: number;
 }
 
 export type CsvCells = 'safe' | 'raw';
@@ -41,10 +44,17 @@ type QueryParameters = Readonly<Record<string, unknown>>;
 /** GET /api/users, /api/users.csv and /api/users/:id, all figures from the ledger. */
 export function usersApi(options: UsersApiOptions): Router {
   const router = Router();
+  /** Throws BadQueryError for a range that needs usage by the hour the ledger no longer keeps. */
+  const kept = <T extends UsageFilter>(filter: T): T => {
+    const keptFromMs = hourlyDetailStartMs((options.now ?? Date.now)(), options.hourlyDetailDays ?? 0);
+    const problem = rangeNeedsPrunedHours(filter.fromMs, filter.toMs, keptFromMs);
+    if (problem !== undefined) throw new BadQueryError(problem);
+    return filter;
+  };
   router.get('/users', async (request, response) => {
     const { properties: namesText, ...rest } = request.query;
     const parsed = parseOrAnswer(response, () => ({
-      query: parseUsersQuery(rest, { csv: false }),
+      query: kept(parseUsersQuery(rest, { csv: false })),
       names: namesText === undefined ? [] : propertyNamesOf(single({ properties: namesText }, 'properties')!),
     }));
     if (parsed === undefined) return;
@@ -66,7 +76,7 @@ export function usersApi(options: UsersApiOptions): Router {
   router.get('/overview', async (request, response) => {
     const { properties: namesText, values: valuesText, ...rest } = request.query;
     const parsed = parseOrAnswer(response, () => ({
-      filter: parseUserQuery(rest),
+      filter: kept(parseUserQuery(rest)),
       names: namesText === undefined ? [...(options.propertyNames ?? [])] : propertyNamesOf(single({ properties: namesText }, 'properties')!),
       valueNames: valuesText === undefined ? [] : propertyNamesOf(single({ values: valuesText }, 'values')!),
     }));
@@ -103,12 +113,12 @@ export function usersApi(options: UsersApiOptions): Router {
     });
   });
   router.get('/users.csv', async (request, response) => {
-    const query = parseOrAnswer(response, () => parseUsersQuery(request.query, { csv: true }));
+    const query = parseOrAnswer(response, () => kept(parseUsersQuery(request.query, { csv: true })));
     if (query === undefined) return;
     await streamUsersCsv(options, query, response);
   });
   router.get('/users/:id', async (request: Request<{ id: string }>, response) => {
-    const filter = parseOrAnswer(response, () => parseUserQuery(request.query));
+    const filter = parseOrAnswer(response, () => kept(parseUserQuery(request.query)));
     if (filter === undefined) return;
     const userId = request.params.id;
     const detail = await options.ledger.user(userId, filter);

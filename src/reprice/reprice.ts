@@ -104,6 +104,12 @@ export function assertWholeHourRange(fromMs: number, toMs: number): void {
 }
 
 function reprice(db: DatabaseSync, options: RepriceOptions): RepriceReport {
+  // Days whose hours HOURLY_DETAIL_DAYS has dropped keep only their daily totals: nothing to re-price them from.
+  const keptFrom = db.prepare(`SELECT value FROM meta WHERE name = 'hourly_kept_from_ms'`).get() as { value: number } | undefined;
+  if (keptFrom !== undefined && options.fromMs < Number(keptFrom.value)) {
+    throw new RepriceError(`usage by the hour is kept from ${new Date(Number(keptFrom.value)).toISOString()} on (HOURLY_DETAIL_DAYS): `
+      + 'a range before it cannot be re-priced');
+  }
   const fromHour = options.fromMs / MS_PER_HOUR;
   const toHour = options.toMs / MS_PER_HOUR;
   const pricesOf = createPriceLookup(options.overrides);

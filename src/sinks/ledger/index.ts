@@ -29,7 +29,7 @@ export interface OpenedLedger {
 
 /** The ledger the configuration asks for (PostgreSQL with LEDGER_URL, else SQLite), or undefined with LEDGER=off. */
 export async function openLedger(
-  config: Pick<Config, 'ledger' | 'ledgerUrl' | 'dataDir' | 'dedupWindowHours' | 'ledgerSync' | 'ancestorWaitSeconds'>,
+  config: Pick<Config, 'ledger' | 'ledgerUrl' | 'dataDir' | 'dedupWindowHours' | 'ledgerSync' | 'ancestorWaitSeconds' | 'hourlyDetailDays'>,
   onHealthChange?: (health: LedgerHealth) => void,
 ): Promise<OpenedLedger | undefined> {
   if (config.ledger === 'off') return undefined;
@@ -37,13 +37,17 @@ export async function openLedger(
   if (config.ledgerUrl !== '') {
     const ledger = await PostgresLedger.open({
       url: config.ledgerUrl, dedupWindowHours: config.dedupWindowHours,
-      parkedStaleMs: config.ancestorWaitSeconds * 1000 + PARKED_TAKEOVER_GRACE_MS, ...health,
+      parkedStaleMs: config.ancestorWaitSeconds * 1000 + PARKED_TAKEOVER_GRACE_MS, hourlyDetailDays: config.hourlyDetailDays,
+      ...health,
     });
     return {
       ledger, metricsRestore: undefined, where: { ledgerUrl: ledger.displayUrl },
       takeOverParkedEveryMs: Math.min(10_000, Math.max(1000, config.ancestorWaitSeconds * 1000)),
     };
   }
-  const ledger = new SqliteLedger({ dataDir: config.dataDir, dedupWindowHours: config.dedupWindowHours, synchronous: config.ledgerSync, ...health });
+  const ledger = new SqliteLedger({
+    dataDir: config.dataDir, dedupWindowHours: config.dedupWindowHours, synchronous: config.ledgerSync,
+    hourlyDetailDays: config.hourlyDetailDays, ...health,
+  });
   return { ledger, metricsRestore: ledger, takeOverParkedEveryMs: undefined, where: { dataDir: config.dataDir } };
 }

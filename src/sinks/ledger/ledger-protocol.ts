@@ -210,4 +210,6 @@ export interface WorkerSettings {
   readonly synchronous: 'normal' | 'full';
   /** Rows one slice of a fold writes when the fold is not behind (tests make it small to watch a fold midway). */
   readonly foldSliceRows?: number;
+  /** HOURLY_DETAIL_DAYS (retention.ts); 0 or absent: usage by the hour is kept for ever. */
+  readonly hourlyDetailDays?: number;
 }

@@ -6,11 +6,11 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import type { PricedUsage } from '../../pricing/priced-usage.ts';
 import type { UsageRecord } from '../../sources/usage-record.ts';
 import type { UserSeriesSeed } from '../metrics/usage-metrics.ts';
-import { canonicalProperties, ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
+import { ledgerUserId, legacySpanKey, MS_PER_HOUR } from './aggregate.ts';
 import {
   CALL_FIELDS, encodeCall, HEALTH_REPORT_ID, unpackUsersPage,
   type Envelope, type GroupAnswer, type GroupItem, type HealthReport, type LedgerAnswers, type LedgerRequest,
-  type ReaderAnswers, type ReaderEnvelope, type ReaderRequest, type Reply, type SeriesTuple, type WorkerSettings,
+  type ReaderAnswers, type ReaderEnvelope, type ReaderRequest, type Reply, type WorkerSettings,
 } from './ledger-protocol.ts';
 import { foldKey, seedEntry, seedKey, seedOfSums, type SeedSums } from './metrics-seed.ts';
 import {
@@ -40,6 +40,8 @@ export interface SqliteLedgerOptions {
   readonly now?: () => number;
   /** Rows per slice of a fold (tests make it small to watch a fold midway); default 1,000. */
   readonly foldSliceRows?: number;
+  /** HOURLY_DETAIL_DAYS: usage by the hour older than this many days is dropped (daily totals stay); 0: kept. */
+  readonly hourlyDetailDays?: number;
   /** Told when the ledger fails (a failing disk, the writer thread gone) and when it recovers. */
   readonly onHealthChange?: (health: LedgerHealth) => void;
 }
@@ -167,6 +169,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.worker = new Worker(WORKER_URL, {
       workerData: {
         path: this.path, dedupWindowMs: this.dedupWindowMs, synchronous: options.synchronous, foldSliceRows: options.foldSliceRows,
+        hourlyDetailDays: options.hourlyDetailDays ?? 0,
         nowMs, replies: channel.port2,
       } satisfies WorkerSettings & Record<string, unknown>,
       transferList: [channel.port2],

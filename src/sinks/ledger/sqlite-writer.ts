@@ -2,12 +2,12 @@ import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { UsageRecord } from '../../sources/usage-record.ts';
-import { dayText, legacySpanKey, spanIdentity, spanIdentityText } from './aggregate.ts';
-import { CALL, CALL_FIELDS, USER_COLUMNS, type GroupAnswer, type GroupRequest, type PackedUsersPage, type WorkerSettings } from './ledger-protocol.ts';
-import { LedgerUnavailableError, type LedgerHealth, type UsageFilter, type UsageSums, type UserDetail, type UsersPage, type UsersQuery, type UserTotals } from './ledger.ts';
+import { HOURS_PER_DAY, legacySpanKey, MS_PER_HOUR, spanIdentity, spanIdentityText } from './aggregate.ts';
+import { hourlyDetailStartMs } from './retention.ts';
+import { CALL, CALL_FIELDS, type GroupAnswer, type GroupRequest, type WorkerSettings } from './ledger-protocol.ts';
+import { LedgerUnavailableError, type LedgerHealth } from './ledger.ts';
 import { LedgerFold, placeholders } from './sqlite-fold.ts';
 import { openConnection } from './sqlite-open.ts';
-import { allUsersSource, oneUserSource, SORT_SQL, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
 import { LEGACY_SEEN_TABLE } from './sqlite-schema.ts';
 import { bytesOf, UnfoldedSums } from './unfolded-sums.ts';
 
@@ -22,6 +22,8 @@ const KEYS_PER_STATEMENT = 400;
  * hold meanwhile: a flood of new users makes a new series of every call.
  */
 const FOLD_AFTER_MS = 5000;
+/** How often usage by the hour past HOURLY_DETAIL_DAYS is looked for (retention.ts), once caught up. */
+const PRUNE_EVERY_MS = 3_600_000;
 const FOLD_AFTER_ENTRIES = 100_000;
 const FOLD_AFTER_NEW_SERIES = 20_000;
 /**
@@ -82,6 +84,10 @@ export class LedgerWriter {
   private readonly synchronous: 'normal' | 'full';
   /** Rows per slice when the fold is not behind, fixed (tests); undefined: as many as FOLD_STEP_MS allows. */
   private readonly fixedSliceRows: number | undefined;
+  /** HOURLY_DETAIL_DAYS; 0: usage by the hour is kept for ever. */
+  private readonly hourlyDetailDays: number;
+  /** When the hourly detail was last found pruned up to its cutoff (0: not yet in this run). */
+  private prunedAtMs = 0;
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly fold: LedgerFold;
   private readonly checkpointer: Checkpointer | undefined;
@@ -117,6 +123,7 @@ export class LedgerWriter {
     this.db.exec('PRAGMA wal_autocheckpoint = 32768; PRAGMA journal_size_limit = 67108864');
     this.dedupWindowMs = settings.dedupWindowMs;
     this.fixedSliceRows = settings.foldSliceRows;
+    this.hourlyDetailDays = settings.hourlyDetailDays ?? 0;
     this.statements = prepareStatements(this.db);
     this.fold = new LedgerFold(this.db);
     this.loadParkedKeys();
@@ -188,7 +195,8 @@ export class LedgerWriter {
     // No folds on a failing disk: the log keeps every call, and the fold resumes once the probe has succeeded.
     if (this.failure !== undefined || nowMs < this.foldRetryAtMs) return false;
     if (!this.fold.inProgress) {
-      if (!this.foldDue(nowMs)) return false;
+      // Between folds, a day of old hours at a time (each step is a short transaction, like a fold step).
+      if (!this.foldDue(nowMs)) return this.pruneHourlyDetail(nowMs);
       this.beginFold(nowMs);
     }
     const pace = this.foldPace();
@@ -202,7 +210,36 @@ export class LedgerWriter {
         throw error;
       }
     }
-    return false;
+    return this.pruneHourlyDetail(nowMs);
+  }
+
+  /**
+   * Drops usage by the hour older than HOURLY_DETAIL_DAYS, between folds, once an hour once caught up: one day of
+   * hours per call, oldest first (the table is keyed by hour, so each is a delete at its head); true while more is
+   * left. The daily tables keep those days whole; meta.hourly_kept_from_ms says from when the hours are whole (the
+   * re-pricing command reads it).
+   */
+  private pruneHourlyDetail(nowMs: number): boolean {
+    if (this.hourlyDetailDays <= 0 || nowMs - this.prunedAtMs < PRUNE_EVERY_MS) return false;
+    const keptFromMs = hourlyDetailStartMs(nowMs, this.hourlyDetailDays);
+    const keptFromHour = keptFromMs / MS_PER_HOUR;
+    const oldest = (this.db.prepare('SELECT min(hour) AS hour FROM usage_hourly').get() as Row).hour;
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      if (oldest !== null && Number(oldest) < keptFromHour) {
+        this.statements.pruneHours.run(Math.min(keptFromHour, (Math.floor(Number(oldest) / HOURS_PER_DAY) + 1) * HOURS_PER_DAY));
+      }
+      const done = (this.db.prepare('SELECT 1 FROM usage_hourly WHERE hour < ? LIMIT 1').get(keptFromHour)) === undefined;
+      if (done) this.db.prepare(`INSERT INTO meta (name, value) VALUES ('hourly_kept_from_ms', ?)
+        ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`).run(keptFromMs);
+      this.db.exec('COMMIT');
+      if (done) this.prunedAtMs = nowMs;
+      return !done;
+    } catch (error) {
+      try { if (this.db.isTransaction) this.db.exec('ROLLBACK'); } catch { /* the rollback's failure adds nothing */ }
+      this.markFailed(`pruning the hourly detail failed: ${describe(error)}`);
+      throw error;
+    }
   }
 
   /** Whether the ledger takes writes (see `failure`). */
@@ -517,6 +554,7 @@ function prepareStatements(db: DatabaseSync) {
     savepoint: db.prepare('SAVEPOINT dedup_chunk'),
     release: db.prepare('RELEASE dedup_chunk'),
     rollbackToSavepoint: db.prepare('ROLLBACK TO dedup_chunk'),
+    pruneHours: db.prepare('DELETE FROM usage_hourly WHERE hour < ?'),
     logCalls: db.prepare('INSERT INTO call_log (seq, numbers, lines, calls, fresh) VALUES (?, ?, ?, ?, ?)'),
   };
 }

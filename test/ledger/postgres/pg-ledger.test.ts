@@ -21,7 +21,7 @@ async function freshUrl(): Promise<string> {
   return cluster.createDatabase(`ledger_${++databases}`);
 }
 
-async function openPg(url: string, options: { parkedStaleMs?: number; onHealthChange?: (health: LedgerHealth) => void; now?: () => number } = {}): Promise<PostgresLedger> {
+async function openPg(url: string, options: { parkedStaleMs?: number; onHealthChange?: (health: LedgerHealth) => void; now?: () => number; hourlyDetailDays?: number } = {}): Promise<PostgresLedger> {
   const ledger = await PostgresLedger.open({ url, dedupWindowHours: 24, parkedStaleMs: options.parkedStaleMs ?? 60_000, ...options });
   open.push(ledger);
   return ledger;
@@ -143,6 +143,27 @@ describe('PostgresLedger', { skip }, () => {
     const past: UsersQuery = { ...ALL_TIME, offset: 100, limit: 5 };
     assert.deepEqual(await postgres.users(past), await sqlite.users(past), 'a page past the last user still says how many there are');
     assert.deepEqual(await allPages(postgres, past, 2), await allPages(sqlite, past, 2));
+  });
+
+  it('drops usage by the hour past HOURLY_DETAIL_DAYS and keeps every daily total', async () => {
+    const url = await freshUrl();
+    const now = Date.UTC(2026, 11, 6, 12);
+    const ledger = await openPg(url, { hourlyDetailDays: 2, now: () => now });
+    await ledger.commit([-5, -3, -1, 0].map((day) => priced({ userId: 'alice', endTimeMs: now + day * 24 * HOUR - 90 * 60_000 })));
+    const before = await ledger.users(ALL_TIME);
+    const daily = (await ledger.user('alice', ALL_TIME))?.daily;
+    await ledger.prune();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const hours = (await client.query<{ hour: number }>('SELECT hour FROM usage_hourly ORDER BY hour')).rows.map((row) => Number(row.hour));
+      assert.deepEqual(hours.map((hour) => hour >= Date.UTC(2026, 11, 4) / HOUR), [true, true], 'the hours of the last two days only');
+      assert.equal(Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM usage_daily')).rows[0]!.n), 4);
+    } finally {
+      await client.end();
+    }
+    assert.deepEqual(await ledger.users(ALL_TIME), before);
+    assert.deepEqual((await ledger.user('alice', ALL_TIME))?.daily, daily);
   });
 
   it('parks calls durably, never one already committed, and a commit by any replica takes it out of the parking', async () => {

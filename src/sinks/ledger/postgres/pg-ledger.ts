@@ -12,6 +12,7 @@ import { identityKey, SUM_FIELDS, sumGroup, type GroupSums, type RowSums } from 
 import { readDailyActivity, readOverview, readUser, readUserProperties, toUsersPage, usersCountSql, usersSql } from './pg-reads.ts';
 import { migrate } from './pg-schema.ts';
 import { displayLedgerUrl } from './pg-url.ts';
+import { hourlyDetailStartMs } from '../retention.ts';
 
 export interface PostgresLedgerOptions {
   /** postgres://user:password@host:port/database */
@@ -23,6 +24,8 @@ export interface PostgresLedgerOptions {
    * `parked()` of any replica (its replica stopped): more than the attribution wait, so a live replica decides first.
    */
   readonly parkedStaleMs: number;
+  /** HOURLY_DETAIL_DAYS: usage by the hour older than this many days is dropped (daily totals stay); 0: kept. */
+  readonly hourlyDetailDays?: number;
   /** Connections at most; each group commit and each read holds one while it runs. */
   readonly poolSize?: number;
   readonly now?: () => number;
@@ -59,6 +62,7 @@ export class PostgresLedger implements UsageLedger {
   private readonly pool: pg.Pool;
   private readonly dedupWindowMs: number;
   private readonly parkedStaleMs: number;
+  private readonly hourlyDetailDays: number;
   private readonly now: () => number;
   private readonly onHealthChange: ((health: LedgerHealth) => void) | undefined;
   /** Marks this process's parked calls, so another replica can tell whose they are. */
@@ -107,10 +111,11 @@ export class PostgresLedger implements UsageLedger {
     this.displayUrl = displayLedgerUrl(options.url);
     this.dedupWindowMs = options.dedupWindowHours * MS_PER_HOUR;
     this.parkedStaleMs = options.parkedStaleMs;
+    this.hourlyDetailDays = options.hourlyDetailDays ?? 0;
     this.now = options.now ?? Date.now;
     this.onHealthChange = options.onHealthChange;
     this.pool.on('error', (error) => this.fail(error));
-    this.pruneTimer = setInterval(() => { void this.pruneSeen(); }, PRUNE_INTERVAL_MS);
+    this.pruneTimer = setInterval(() => { void this.prune(); }, PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
   }
 
@@ -347,11 +352,15 @@ export class PostgresLedger implements UsageLedger {
     return new Set(result.rows.map((row) => `${row.end_ms}:${row.id_hash}`));
   }
 
-  private async pruneSeen(): Promise<void> {
+  /** Drops what the retention settings no longer keep: dedup keys past the window, hours past HOURLY_DETAIL_DAYS. */
+  async prune(): Promise<void> {
     if (this.closed || this.failing !== undefined) return;
     try {
       // Every replica prunes; the deletes of the same rows just find them gone.
       await this.pool.query('DELETE FROM seen WHERE seen_ms < $1', [this.now() - this.dedupWindowMs]);
+      // Usage by the hour past HOURLY_DETAIL_DAYS (retention.ts): the daily tables keep those days whole.
+      const keptFromMs = hourlyDetailStartMs(this.now(), this.hourlyDetailDays);
+      if (keptFromMs > 0) await this.pool.query('DELETE FROM usage_hourly WHERE hour < $1', [keptFromMs / MS_PER_HOUR]);
     } catch (error) {
       if (isUnavailability(error)) this.fail(error as Error);
     }
