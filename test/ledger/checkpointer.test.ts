@@ -5,21 +5,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { priced } from './records.ts';
 
 const START = Date.UTC(2026, 11, 6, 12);
 const dirs: string[] = [];
 after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }); });
 
-/** Polls `check` until it holds or `ms` pass; resolves with whether it held. */
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
-}
 
 describe('the checkpointer thread', () => {
   it('copies committed pages into the database file with no fold and no checkpoint by the writer, and the WAL starts over', async () => {

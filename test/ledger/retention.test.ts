@@ -9,6 +9,7 @@ import type { UsersQuery } from '../../src/sinks/ledger/ledger.ts';
 import { hourlyDetailStartMs, rangeNeedsPrunedHours, MS_PER_DAY } from '../../src/sinks/ledger/retention.ts';
 import { SqliteLedger } from '../../src/sinks/ledger/sqlite-ledger.ts';
 import { startProcessor } from '../helpers/processor.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { priced } from './records.ts';
 
 const HOUR = 3_600_000;
@@ -17,14 +18,6 @@ const ALL_TIME: UsersQuery = { fromMs: undefined, toMs: undefined, properties: [
 const dirs: string[] = [];
 after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }); });
 
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
-}
 
 describe('HOURLY_DETAIL_DAYS: usage by the hour is dropped past it, daily totals stay', () => {
   it('cuts at the start of a UTC day, and refuses only range edges inside a pruned day', () => {
