@@ -44,20 +44,26 @@ type QueryParameters = Readonly<Record<string, unknown>>;
 /** GET /api/users, /api/users.csv and /api/users/:id, all figures from the ledger. */
 export function usersApi(options: UsersApiOptions): Router {
   const router = Router();
-  /** Throws BadQueryError for a range that needs usage by the hour the ledger no longer keeps. */
-  const kept = <T extends UsageFilter>(filter: T): T => {
-    const keptFromMs = hourlyDetailStartMs((options.now ?? Date.now)(), options.hourlyDetailDays ?? 0);
+  /**
+   * Answers 400 (and false) for a range that needs usage by the hour the ledger no longer keeps: before today's
+   * HOURLY_DETAIL_DAYS cutoff, or before what the ledger says it has dropped (a larger setting in the past).
+   */
+  const hoursKept = async (filter: UsageFilter, response: Response): Promise<boolean> => {
+    if ((filter.fromMs === undefined || filter.fromMs % MS_PER_DAY === 0) && (filter.toMs === undefined || filter.toMs % MS_PER_DAY === 0)) return true;
+    const keptFromMs = Math.max(hourlyDetailStartMs((options.now ?? Date.now)(), options.hourlyDetailDays ?? 0),
+      await options.ledger.hourlyDetailKeptFromMs());
     const problem = rangeNeedsPrunedHours(filter.fromMs, filter.toMs, keptFromMs);
-    if (problem !== undefined) throw new BadQueryError(problem);
-    return filter;
+    if (problem === undefined) return true;
+    response.status(400).type('application/json').send({ error: problem });
+    return false;
   };
   router.get('/users', async (request, response) => {
     const { properties: namesText, ...rest } = request.query;
     const parsed = parseOrAnswer(response, () => ({
-      query: kept(parseUsersQuery(rest, { csv: false })),
+      query: parseUsersQuery(rest, { csv: false }),
       names: namesText === undefined ? [] : propertyNamesOf(single({ properties: namesText }, 'properties')!),
     }));
-    if (parsed === undefined) return;
+    if (parsed === undefined || !await hoursKept(parsed.query, response)) return;
     const { query, names } = parsed;
     const page = await options.ledger.users(query);
     const users = page.users.map((user) => userJson(user, options.metricsUserLabel));
@@ -76,11 +82,11 @@ export function usersApi(options: UsersApiOptions): Router {
   router.get('/overview', async (request, response) => {
     const { properties: namesText, values: valuesText, ...rest } = request.query;
     const parsed = parseOrAnswer(response, () => ({
-      filter: kept(parseUserQuery(rest)),
+      filter: parseUserQuery(rest),
       names: namesText === undefined ? [...(options.propertyNames ?? [])] : propertyNamesOf(single({ properties: namesText }, 'properties')!),
       valueNames: valuesText === undefined ? [] : propertyNamesOf(single({ values: valuesText }, 'values')!),
     }));
-    if (parsed === undefined) return;
+    if (parsed === undefined || !await hoursKept(parsed.filter, response)) return;
     const overview = await options.ledger.overview(parsed.filter, parsed.names, parsed.valueNames);
     response.type('application/json').send({
       users: overview.users,
@@ -113,13 +119,13 @@ export function usersApi(options: UsersApiOptions): Router {
     });
   });
   router.get('/users.csv', async (request, response) => {
-    const query = parseOrAnswer(response, () => kept(parseUsersQuery(request.query, { csv: true })));
-    if (query === undefined) return;
+    const query = parseOrAnswer(response, () => parseUsersQuery(request.query, { csv: true }));
+    if (query === undefined || !await hoursKept(query, response)) return;
     await streamUsersCsv(options, query, response);
   });
   router.get('/users/:id', async (request: Request<{ id: string }>, response) => {
-    const filter = parseOrAnswer(response, () => kept(parseUserQuery(request.query)));
-    if (filter === undefined) return;
+    const filter = parseOrAnswer(response, () => parseUserQuery(request.query));
+    if (filter === undefined || !await hoursKept(filter, response)) return;
     const userId = request.params.id;
     const detail = await options.ledger.user(userId, filter);
     if (detail === undefined) {
@@ -157,6 +163,8 @@ export function propertyNamesOf(text: string): string[] {
  * page of 1,000 takes a few ms) and exports are answered between them.
  */
 const CSV_PAGE_ROWS = 1000;
+/** How long a CSV client may leave a page unread before the download is cut off (and its snapshot ended). */
+const CSV_DRAIN_TIMEOUT_MS = 60_000;
 
 /**
  * Streams the CSV page by page from one snapshot of the ledger, so a million users need neither a heap nor a wait
@@ -180,7 +188,9 @@ async function streamUsersCsv(options: UsersApiOptions, query: UsersQuery, respo
       const text = page.users.map((user) => userCsvLine(userJson(user, options.metricsUserLabel), cells)).join('');
       if (!response.write(text) && !clientGone) {
         await new Promise<void>((resolve) => {
-          const done = () => { response.off('drain', done); response.off('close', done); resolve(); };
+          // A client that stops reading would hold the cursor's snapshot, and with it every checkpoint, for ever.
+          const stalled = setTimeout(() => response.destroy(new Error('the CSV client stopped reading')), CSV_DRAIN_TIMEOUT_MS);
+          const done = () => { clearTimeout(stalled); response.off('drain', done); response.off('close', done); resolve(); };
           response.on('drain', done);
           response.on('close', done);
         });

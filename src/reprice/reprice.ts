@@ -14,6 +14,7 @@ import { costOfStoredUsage, tierThresholds, type RateCard, type StoredUsage } fr
 import { SEARCH_CONTEXT_SIZES, type SearchContextSize } from '../sources/usage-record.ts';
 import { HOURS_PER_DAY, MS_PER_HOUR } from '../sinks/ledger/aggregate.ts';
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from '../sinks/ledger/sqlite-open.ts';
+import { HOURLY_KEPT_FROM_META } from '../sinks/ledger/retention.ts';
 
 export class RepriceError extends Error {
   override name = 'RepriceError';
@@ -105,13 +106,22 @@ export function assertWholeHourRange(fromMs: number, toMs: number): void {
 
 function reprice(db: DatabaseSync, options: RepriceOptions): RepriceReport {
   // Days whose hours HOURLY_DETAIL_DAYS has dropped keep only their daily totals: nothing to re-price them from.
-  const keptFrom = db.prepare(`SELECT value FROM meta WHERE name = 'hourly_kept_from_ms'`).get() as { value: number } | undefined;
+  const keptFrom = db.prepare(`SELECT value FROM meta WHERE name = '${HOURLY_KEPT_FROM_META}'`).get() as { value: number } | undefined;
   if (keptFrom !== undefined && options.fromMs < Number(keptFrom.value)) {
     throw new RepriceError(`usage by the hour is kept from ${new Date(Number(keptFrom.value)).toISOString()} on (HOURLY_DETAIL_DAYS): `
       + 'a range before it cannot be re-priced');
   }
   const fromHour = options.fromMs / MS_PER_HOUR;
   const toHour = options.toMs / MS_PER_HOUR;
+  // The days are recomputed from their hours: every day the range touches must still hold all of them.
+  const partial = db.prepare(`SELECT d.day AS day FROM usage_daily d
+    WHERE d.day >= ? AND d.day < ? AND d.requests != (SELECT TOTAL(h.requests) FROM usage_hourly h
+      WHERE h.hour >= d.day * ${HOURS_PER_DAY} AND h.hour < (d.day + 1) * ${HOURS_PER_DAY} AND h.series_id = d.series_id)
+    LIMIT 1`).get(Math.floor(fromHour / HOURS_PER_DAY), Math.ceil(toHour / HOURS_PER_DAY)) as { day: number } | undefined;
+  if (partial !== undefined) {
+    throw new RepriceError(`${new Date(Number(partial.day) * HOURS_PER_DAY * MS_PER_HOUR).toISOString().slice(0, 10)} no longer `
+      + 'holds all of its hours (HOURLY_DETAIL_DAYS dropped some): a range touching it cannot be re-priced');
+  }
   const pricesOf = createPriceLookup(options.overrides);
   const byUser = new Map<string, { oldNanoUsd: number; newNanoUsd: number }>();
   const changes: Array<{ hour: number; seriesId: number; cost: number; unpriced: number }> = [];

@@ -41,7 +41,7 @@ describe('HOURLY_DETAIL_DAYS: usage by the hour is dropped past it, daily totals
     const detailBefore = await ledger.user('alice', ALL_TIME);
     assert.equal(before.users[0]!.requests, 4);
 
-    // An hour on, the next group's maintenance drops the hours before 2026-12-04 (two days before today).
+    // Between folds the writer drops the hours before 2026-12-04 (two days before today), at most once an hour.
     now += 2 * HOUR;
     await ledger.commit([priced({ userId: 'bob', endTimeMs: now - 60_000 })]);
     const raw = new DatabaseSync(join(dataDir, 'ledger.sqlite'), { readOnly: true });
@@ -49,10 +49,12 @@ describe('HOURLY_DETAIL_DAYS: usage by the hour is dropped past it, daily totals
     const oldestHour = () => Number((raw.prepare('SELECT min(hour) AS hour FROM usage_hourly').get() as { hour: number }).hour);
     assert.ok(await eventually(() => oldestHour() >= keptFromHour, 5000), `hours before ${keptFromHour} dropped (oldest ${oldestHour()})`);
     assert.equal(Number((raw.prepare(`SELECT value FROM meta WHERE name = 'hourly_kept_from_ms'`).get() as { value: number }).value), Date.UTC(2026, 11, 4));
-    assert.equal(Number((raw.prepare('SELECT count(*) AS n FROM usage_daily').get() as { n: number }).n), 5, 'every day kept whole');
     raw.close();
 
     const after = await ledger.users(ALL_TIME);
+    const folded = new DatabaseSync(join(dataDir, 'ledger.sqlite'), { readOnly: true });
+    assert.equal(Number((folded.prepare('SELECT count(*) AS n FROM usage_daily').get() as { n: number }).n), 5, 'every day kept whole');
+    folded.close();
     assert.deepEqual(after.users.find((user) => user.userId === 'alice'), before.users[0], 'all-time totals unchanged');
     assert.deepEqual((await ledger.user('alice', ALL_TIME))?.daily, detailBefore?.daily, 'daily series unchanged');
     await ledger.close();
@@ -63,6 +65,27 @@ describe('HOURLY_DETAIL_DAYS: usage by the hour is dropped past it, daily totals
     assert.equal(repriceLedger({
       dataDir, overrides: [], fromMs: Date.UTC(2026, 11, 4), toMs: Date.UTC(2026, 11, 7), dryRun: true, dedupWindowHours: 24,
     }).users.length, 2, 'a range of kept hours re-prices as before');
+
+    // A day that lost some of its hours (a stop half-way through a prune, a larger setting once) is never re-priced
+    // from what is left of them.
+    const writable = new DatabaseSync(join(dataDir, 'ledger.sqlite'));
+    writable.exec(`DELETE FROM usage_hourly WHERE hour = (SELECT max(hour) FROM usage_hourly WHERE hour < ${Date.UTC(2026, 11, 6) / HOUR})`);
+    writable.close();
+    assert.throws(() => repriceLedger({
+      dataDir, overrides: [], fromMs: Date.UTC(2026, 11, 4), toMs: Date.UTC(2026, 11, 7), dryRun: true, dedupWindowHours: 24,
+    }), /2026-12-05 no longer holds all of its hours/);
+
+    // Started again with the hours kept for ever, the processor still refuses what an earlier setting dropped.
+    const processor = await startProcessor({ DATA_DIR: dataDir, HOURLY_DETAIL_DAYS: '0', MAX_SPAN_AGE_HOURS: '876000' });
+    try {
+      const refused = await fetch(`${processor.url}/api/users?from=2026-12-01T05:00:00Z`);
+      assert.equal(refused.status, 400);
+      assert.match(((await refused.json()) as { error: string }).error, /kept from 2026-12-04T00:00:00.000Z on/);
+      assert.equal((await fetch(`${processor.url}/api/users?from=2026-12-01`)).status, 200);
+      assert.equal((await fetch(`${processor.url}/api/users?from=2026-12-04T05:00:00Z`)).status, 200);
+    } finally {
+      await processor.stop();
+    }
   });
 
   it('the users API answers 400 for a range edge inside a pruned day, naming the setting', async () => {

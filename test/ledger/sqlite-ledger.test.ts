@@ -445,6 +445,16 @@ describe('SqliteLedger', () => {
     await ledger.close();
   });
 
+  it('starts the reader thread again when it dies: the reads waiting on it fail, the next ones are answered', async () => {
+    const ledger = openLedger(tempDir());
+    await ledger.commit([priced({ userId: 'alice' })]);
+    const reader = (ledger as unknown as { readerThread: { terminate(): Promise<number> } }).readerThread;
+    await reader.terminate();
+    assert.equal((await ledger.users(ALL_TIME)).users[0]?.userId, 'alice');
+    assert.notEqual((ledger as unknown as { readerThread: unknown }).readerThread, reader, 'a new thread answers');
+    await ledger.close();
+  });
+
   it('rejects commits after close', async () => {
     const ledger = openLedger(':memory:');
     await ledger.close();

@@ -61,9 +61,15 @@ process.on('exit', () => {
 // page cache, since a checkpoint reads the WAL's frames and writes them without keeping them.
 function openConnection() {
   const db = new DatabaseSync(settings.path, { timeout: RESTART_WAIT_MS });
-  db.exec(`PRAGMA synchronous = ${settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA cache_size = -256;
-    PRAGMA wal_autocheckpoint = 0;`);
-  return { db, passive: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'), restart: db.prepare('PRAGMA wal_checkpoint(RESTART)') };
+  try {
+    db.exec(`PRAGMA synchronous = ${settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA cache_size = -256;
+      PRAGMA wal_autocheckpoint = 0;`);
+    return { db, passive: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'), restart: db.prepare('PRAGMA wal_checkpoint(RESTART)') };
+  } catch (error) {
+    // Opened but not usable (an unreadable file): closed here, or every failing round would leak one.
+    db.close();
+    throw error;
+  }
 }
 
 /**

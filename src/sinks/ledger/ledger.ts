@@ -51,6 +51,11 @@ export interface UsageLedger {
    * `minRequests` calls on day `toDay - 1`: the anomaly view's input, read from the per-user daily rollup.
    */
   dailyActivity(fromDay: number, toDay: number, minRequests: number): Promise<DailyActivity[]>;
+  /**
+   * From when usage by the hour is whole (0: always): HOURLY_DETAIL_DAYS dropped the hours before it, perhaps under
+   * a larger setting than today's, so a range cut inside an earlier day cannot be read exactly.
+   */
+  hourlyDetailKeptFromMs(): Promise<number>;
   /** Commits what is queued, then closes. */
   close(): Promise<void>;
 }

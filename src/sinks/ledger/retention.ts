@@ -8,6 +8,13 @@ import { HOURS_PER_DAY, MS_PER_HOUR } from './aggregate.ts';
 export const MS_PER_DAY = HOURS_PER_DAY * MS_PER_HOUR;
 
 /**
+ * The meta row (SQLite) saying from when the hours are whole: before it a day may miss some or all of its hours
+ * (HOURLY_DETAIL_DAYS dropped them, possibly with a larger setting than today's), so only whole days are read there
+ * and nothing is re-priced.
+ */
+export const HOURLY_KEPT_FROM_META = 'hourly_kept_from_ms';
+
+/**
  * The first instant whose hour is still kept: the start of the UTC day `days` days before the day of `nowMs`, or 0
  * when hours are kept for ever. Whole days, so that a range within a pruned day is refused, never read half.
  */

@@ -20,6 +20,7 @@ import {
 } from './ledger.ts';
 import { LEDGER_FILE_NAME, LOCK_FILE_NAME, lockDirectory, openConnection, prepareDatabase } from './sqlite-open.ts';
 import { oneUserSource, SUMS_SQL } from './sqlite-queries.ts';
+import { HOURLY_KEPT_FROM_META } from './retention.ts';
 import { userSpanOf, type Row } from './sqlite-reads.ts';
 import { UnfoldedGroups } from './unfolded-groups.ts';
 import { GroupSeriesNumbering, type GroupSeries } from './group-series.ts';
@@ -53,6 +54,9 @@ const READER_URL = new URL(`./ledger-reader${import.meta.url.endsWith('.ts') ? '
 const MAX_SEEDED_USERS = 20_000;
 const READER_CACHE_KIB = 16_384;
 const MAX_GROUPS_IN_FLIGHT = 2;
+/** A reader thread that dies this often within the window is not started again (reads answer 503 until a restart). */
+const MAX_READER_RESTARTS = 5;
+const READER_RESTART_WINDOW_MS = 60_000;
 
 interface QueuedWork {
   readonly kind: 'commit' | 'park';
@@ -86,8 +90,10 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
   private readonly reads: ReturnType<typeof prepareReads>;
   private readonly seedStatements = new Map<string, StatementSync>();
   private readonly worker: Worker;
-  /** The users API's reads (ledger-reader.ts), on connections of their own. */
-  private readonly readerThread: Worker;
+  /** The users API's reads (ledger-reader.ts), on connections of their own; started again if it dies. */
+  private readerThread: Worker;
+  /** When the reader thread was started again, within the last READER_RESTART_WINDOW_MS. */
+  private readerRestarts: number[] = [];
   private readonly readerWaiting = new Map<number, Waiting>();
   private nextCursor = 1;
   /** The writer's replies come on a port of their own, so that a seed can take the ones waiting synchronously. */
@@ -182,14 +188,7 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     this.worker.unref();
     this.replies.on('message', (reply: Reply) => this.onReply(reply));
     this.replies.unref();
-    this.readerThread = new Worker(READER_URL, {
-      workerData: { path: this.path },
-      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 },
-    });
-    this.readerThread.unref();
-    this.readerThread.on('message', (reply: Reply) => settleReply(this.readerWaiting, reply, this.readerThread));
-    this.readerThread.on('error', (error) => this.failReads(error));
-    this.readerThread.on('exit', (code) => { if (this.closing === undefined) this.failReads(new Error(`exited with code ${code}`)); });
+    this.readerThread = this.startReaderThread();
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => { if (this.closing === undefined) this.fail(new Error(`exited with code ${code}`)); });
   }
@@ -326,6 +325,11 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
       .map((row) => ({ userId: String(row.user_id), lastSeenMs: Number(row.last_seen_ms) }));
   }
 
+  hourlyDetailKeptFromMs(): Promise<number> {
+    this.assertOpen();
+    return Promise.resolve(Number((this.reads.meta.get(HOURLY_KEPT_FROM_META) as Row | undefined)?.value ?? 0));
+  }
+
   /** Bytes of the database file (without its WAL), for the benchmark and health. */
   sizeBytes(): number {
     const pages = this.reader.prepare('PRAGMA page_count').get() as { page_count: number };
@@ -384,12 +388,36 @@ export class SqliteLedger implements UsageLedger, MetricsRestoreSource {
     });
   }
 
-  /** The reader thread is gone: reads fail (the users API answers 503); commits go on. */
-  private failReads(error: Error): void {
-    this.readFailure ??= new LedgerUnavailableError(`the ledger's reader thread stopped: ${error.message}`, { cause: error });
+  private startReaderThread(): Worker {
+    const thread = new Worker(READER_URL, {
+      workerData: { path: this.path },
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 },
+    });
+    thread.unref();
+    thread.on('message', (reply: Reply) => settleReply(this.readerWaiting, reply, thread));
+    thread.on('error', (error) => this.readerStopped(thread, error));
+    thread.on('exit', (code) => { if (this.closing === undefined) this.readerStopped(thread, new Error(`exited with code ${code}`)); });
+    return thread;
+  }
+
+  /**
+   * The reader thread is gone (a read ran it out of memory, say): the reads waiting on it fail (503) and a new one
+   * takes the next; commits go on. Only a thread that keeps dying makes every later read fail.
+   */
+  private readerStopped(thread: Worker, error: Error): void {
+    if (thread !== this.readerThread) return;
+    const failure = new LedgerUnavailableError(`the ledger's reader thread stopped: ${error.message}`, { cause: error });
     const waiting = [...this.readerWaiting.values()];
     this.readerWaiting.clear();
-    for (const each of waiting) each.reject(this.readFailure);
+    for (const each of waiting) each.reject(failure);
+    const nowMs = Date.now();
+    this.readerRestarts = this.readerRestarts.filter((at) => nowMs - at < READER_RESTART_WINDOW_MS);
+    if (this.closed || this.readerRestarts.length >= MAX_READER_RESTARTS) {
+      this.readFailure ??= failure;
+      return;
+    }
+    this.readerRestarts.push(nowMs);
+    this.readerThread = this.startReaderThread();
   }
 
   private request<K extends LedgerRequest['op']>(request: Extract<LedgerRequest, { op: K }>, transfer: ArrayBuffer[] = []): Promise<LedgerAnswers[K]> {

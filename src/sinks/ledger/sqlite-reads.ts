@@ -205,7 +205,9 @@ export class LedgerOverviewReads {
     const rows = this.db.prepare(`SELECT u.user_id AS user_id, d.day AS day, d.requests AS requests, d.cost_nano_usd AS cost
       FROM user_daily today JOIN users u ON u.id = today.user_ref
       JOIN user_daily d ON d.user_ref = today.user_ref AND d.day >= ? AND d.day < ?
-      WHERE today.day = ? AND today.requests >= ? ORDER BY u.user_id, d.day`).all(fromDay, toDay, toDay - 1, minRequests) as Row[];
+      WHERE today.day = ? AND today.requests >= ? ORDER BY u.user_id, d.day`).iterate(fromDay, toDay, toDay - 1, minRequests) as Iterable<Row>;
+    // Row by row: 50,000 users active today with 15 days of history are 750,000 rows, which as one array ran the
+    // reader thread out of heap.
     const byUser = new Map<string, DailyActivity>();
     for (const row of rows) {
       const userId = String(row.user_id);

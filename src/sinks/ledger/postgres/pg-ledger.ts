@@ -12,7 +12,7 @@ import { identityKey, SUM_FIELDS, sumGroup, type GroupSums, type RowSums } from 
 import { readDailyActivity, readOverview, readUser, readUserProperties, toUsersPage, usersCountSql, usersSql } from './pg-reads.ts';
 import { migrate } from './pg-schema.ts';
 import { displayLedgerUrl } from './pg-url.ts';
-import { hourlyDetailStartMs } from '../retention.ts';
+import { HOURLY_KEPT_FROM_META, hourlyDetailStartMs } from '../retention.ts';
 
 export interface PostgresLedgerOptions {
   /** postgres://user:password@host:port/database */
@@ -352,6 +352,14 @@ export class PostgresLedger implements UsageLedger {
     return new Set(result.rows.map((row) => `${row.end_ms}:${row.id_hash}`));
   }
 
+  async hourlyDetailKeptFromMs(): Promise<number> {
+    this.assertUsable();
+    return this.run(async (client) => {
+      const result = await client.query<{ value: string }>('SELECT value FROM ledger_meta WHERE name = $1', [HOURLY_KEPT_FROM_META]);
+      return Number(result.rows[0]?.value ?? 0);
+    });
+  }
+
   /** Drops what the retention settings no longer keep: dedup keys past the window, hours past HOURLY_DETAIL_DAYS. */
   async prune(): Promise<void> {
     if (this.closed || this.failing !== undefined) return;
@@ -360,7 +368,20 @@ export class PostgresLedger implements UsageLedger {
       await this.pool.query('DELETE FROM seen WHERE seen_ms < $1', [this.now() - this.dedupWindowMs]);
       // Usage by the hour past HOURLY_DETAIL_DAYS (retention.ts): the daily tables keep those days whole.
       const keptFromMs = hourlyDetailStartMs(this.now(), this.hourlyDetailDays);
-      if (keptFromMs > 0) await this.pool.query('DELETE FROM usage_hourly WHERE hour < $1', [keptFromMs / MS_PER_HOUR]);
+      if (keptFromMs > 0) {
+        await this.run(async (client) => {
+          await client.query('BEGIN');
+          try {
+            await client.query('DELETE FROM usage_hourly WHERE hour < $1', [keptFromMs / MS_PER_HOUR]);
+            await client.query(`INSERT INTO ledger_meta (name, value) VALUES ($1, $2)
+              ON CONFLICT (name) DO UPDATE SET value = GREATEST(ledger_meta.value, excluded.value)`, [HOURLY_KEPT_FROM_META, keptFromMs]);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK').catch(() => undefined);
+            throw error;
+          }
+        });
+      }
     } catch (error) {
       if (isUnavailability(error)) this.fail(error as Error);
     }

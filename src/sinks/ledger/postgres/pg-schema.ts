@@ -46,6 +46,8 @@ export const MIGRATIONS: readonly string[] = [
     record TEXT NOT NULL, PRIMARY KEY (end_ms, id_hash)
   );
   CREATE INDEX parked_by_time ON parked (parked_at_ms);`,
+  // 2: from when usage by the hour is whole (HOURLY_DETAIL_DAYS, src/sinks/ledger/retention.ts).
+  `CREATE TABLE ledger_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);`,
 ];
 
 function usageColumns(): string {
