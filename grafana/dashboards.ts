@@ -5,15 +5,32 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import {
+  ALL_VALUES, PROPERTY_NAMES_SQL, PROPERTY_VALUES_SQL, userDailySql, userModelsSql, usersTableSql, usersTotalsSql, userTotalsSql,
+} from './ledger-sql.ts';
 
 /** The uid the provisioned datasource has (grafana/provisioning/datasources/prometheus.yml). */
 export const DATASOURCE_UID = 'llm-user-metrics-prometheus';
 export const OVERVIEW_UID = 'llm-users';
 export const USER_DETAIL_UID = 'llm-user-detail';
+/** The uid of the provisioned PostgreSQL datasource (grafana/provisioning/datasources/ledger-postgres.yml). */
+export const LEDGER_DATASOURCE_UID = 'llm-user-metrics-ledger';
+export const LEDGER_USERS_UID = 'llm-users-ledger';
+export const LEDGER_USER_UID = 'llm-user-ledger';
 /** Average month (365.25 / 12 days): plan prices are monthly, ranges are not. */
 const SECONDS_PER_MONTH = 2_629_800;
 
 const DATASOURCE = { type: 'prometheus', uid: DATASOURCE_UID } as const;
+const LEDGER = { type: 'grafana-postgresql-datasource', uid: LEDGER_DATASOURCE_UID } as const;
+type Datasource = typeof DATASOURCE | typeof LEDGER;
+
+/** Which datasource each dashboard file reads: every panel, query and variable in it uses that one. */
+export const DASHBOARD_DATASOURCES: Readonly<Record<string, string>> = {
+  'llm-users.json': DATASOURCE_UID,
+  'llm-user-detail.json': DATASOURCE_UID,
+  'llm-users-ledger.json': LEDGER_DATASOURCE_UID,
+  'llm-user-ledger.json': LEDGER_DATASOURCE_UID,
+};
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -28,13 +45,23 @@ export interface Target {
   readonly format?: 'table';
 }
 
+/** A query of the ledger's PostgreSQL: Grafana's macros and the dashboard's variables in its text. */
+export interface SqlTarget {
+  readonly refId: string;
+  readonly rawSql: string;
+  /** 'time_series': columns time, metric and a value, one series per metric. */
+  readonly format: 'table' | 'time_series';
+}
+
 interface PanelSpec {
   readonly title: string;
   /** The question the panel answers; shown as the panel's description and in docs/dashboards.md. */
   readonly question: string;
   readonly type: 'stat' | 'timeseries' | 'bargauge' | 'table' | 'piechart';
   readonly unit: string;
-  readonly targets: readonly Target[];
+  readonly targets: readonly Target[] | readonly SqlTarget[];
+  /** Prometheus unless said. */
+  readonly datasource?: Datasource;
   readonly width: number;
   readonly height: number;
   readonly extra?: JsonObject;
@@ -169,8 +196,11 @@ function layOut(layout: Layout): JsonObject[] {
   return panels;
 }
 
-function renderPanel(spec: PanelSpec, id: number, gridPos: JsonObject): JsonObject {
-  const targets: Json[] = spec.targets.map((target) => ({
+function renderTarget(target: Target | SqlTarget): JsonObject {
+  if ('rawSql' in target) {
+    return { refId: target.refId, datasource: LEDGER, editorMode: 'code', rawQuery: true, format: target.format, rawSql: target.rawSql };
+  }
+  return {
     refId: target.refId,
     datasource: DATASOURCE,
     expr: target.expr,
@@ -178,14 +208,18 @@ function renderPanel(spec: PanelSpec, id: number, gridPos: JsonObject): JsonObje
     range: !target.instant,
     ...(target.legendFormat ? { legendFormat: target.legendFormat } : {}),
     ...(target.format ? { format: target.format } : {}),
-  }));
+  };
+}
+
+function renderPanel(spec: PanelSpec, id: number, gridPos: JsonObject): JsonObject {
+  const targets: Json[] = spec.targets.map(renderTarget);
   const { fieldConfig, options, ...rest } = (spec.extra ?? {}) as { fieldConfig?: JsonObject; options?: JsonObject };
   return {
     id,
     type: spec.type,
     title: spec.title,
     description: spec.question,
-    datasource: DATASOURCE,
+    datasource: spec.datasource ?? DATASOURCE,
     gridPos,
     fieldConfig: fieldConfig ?? { defaults: { unit: spec.unit }, overrides: [] },
     options: options ?? defaultOptions(spec.type),
@@ -231,19 +265,19 @@ function labelVariable(name: string, label: string, query: string, multi: boolea
 }
 
 function dashboard(uid: string, title: string, description: string, variables: JsonObject[], layout: Layout,
-  links: Json[] = []): JsonObject {
+  links: Json[] = [], options: { timezone?: string; time?: JsonObject; refresh?: string } = {}): JsonObject {
   return {
     uid,
     title,
     description,
     tags: ['llm', 'llm-user-metrics'],
-    timezone: 'browser',
+    timezone: options.timezone ?? 'browser',
     editable: true,
     graphTooltip: 1,
     schemaVersion: 39,
     version: 1,
-    refresh: '30s',
-    time: { from: 'now-24h', to: 'now' },
+    refresh: options.refresh ?? '30s',
+    time: options.time ?? { from: 'now-24h', to: 'now' },
     templating: { list: variables },
     annotations: { list: [] },
     links,
@@ -457,11 +491,174 @@ function userDetail(): JsonObject {
     variables, layout, [{ title: 'All users', type: 'link', url: `/d/${OVERVIEW_UID}/llm-users`, keepTime: true, includeVars: false }]);
 }
 
+// ---- the ledger: users and one user from PostgreSQL (LEDGER_URL) --------------------------------------------------
+
+/** The unit of each figure the ledger queries name (grafana/ledger-sql.ts); cost shown to the nano-dollar. */
+const LEDGER_UNITS: ReadonlyArray<readonly [string, JsonObject]> = [
+  ['Users', { unit: 'short' }],
+  ['Requests', { unit: 'short' }],
+  ['Errors', { unit: 'short' }],
+  ['Error rate', { unit: 'percentunit', decimals: 2 }],
+  ['Cost', { unit: 'currencyUSD', decimals: 9 }],
+  ['Tokens in', { unit: 'count:tokens' }],
+  ['Tokens out', { unit: 'count:tokens' }],
+  ['Avg latency', { unit: 's', decimals: 3 }],
+  ['First seen', { unit: 'dateTimeAsIso' }],
+  ['Last seen', { unit: 'dateTimeAsIso' }],
+];
+
+function ledgerFieldConfig(extraOverrides: Json[] = [], defaults: JsonObject = {}): JsonObject {
+  const overrides: Json[] = LEDGER_UNITS.map(([name, properties]) => ({
+    matcher: { id: 'byName', options: name },
+    properties: Object.entries(properties).map(([id, value]) => ({ id, value })),
+  }));
+  return { defaults: { unit: 'short', ...defaults }, overrides: [...overrides, ...extraOverrides] };
+}
+
+function ledgerPanel(title: string, question: string, type: PanelSpec['type'], sql: string, options: {
+  format?: SqlTarget['format'];
+  width?: number;
+  height?: number;
+  unit?: string;
+  extra?: JsonObject;
+} = {}): PanelSpec {
+  return {
+    title,
+    question,
+    type,
+    unit: options.unit ?? 'short',
+    datasource: LEDGER,
+    targets: [{ refId: 'A', rawSql: sql, format: options.format ?? 'table' }],
+    width: options.width ?? 24,
+    height: options.height ?? 8,
+    extra: options.extra,
+  };
+}
+
+/** A stat panel showing every figure of its one-row query, each in its unit. */
+function ledgerFigures(title: string, question: string, sql: string): PanelSpec {
+  return ledgerPanel(title, question, 'stat', sql, {
+    height: 4,
+    extra: {
+      fieldConfig: ledgerFieldConfig(),
+      options: {
+        reduceOptions: { calcs: ['lastNotNull'], fields: '/.*/', values: false },
+        colorMode: 'none', graphMode: 'none', textMode: 'value_and_name', justifyMode: 'auto',
+      },
+    },
+  });
+}
+
+/** Daily bars, one series per model. */
+function ledgerDaily(title: string, question: string, sql: string, unit: string): PanelSpec {
+  return ledgerPanel(title, question, 'timeseries', sql, {
+    format: 'time_series',
+    width: 12,
+    unit,
+    extra: {
+      fieldConfig: {
+        defaults: {
+          unit,
+          ...(unit === 'currencyUSD' ? { decimals: 9 } : {}),
+          custom: { drawStyle: 'bars', fillOpacity: 80, stacking: { mode: 'normal', group: 'A' }, lineWidth: 1 },
+        },
+        overrides: [],
+      },
+      options: { legend: { displayMode: 'table', placement: 'bottom', calcs: ['sum'] }, tooltip: { mode: 'multi', sort: 'desc' } },
+    },
+  });
+}
+
+/** $property picks a property of the calls (PROPERTY_LABELS), $value its values; All is no filter. */
+function propertyVariables(): JsonObject[] {
+  const sqlVariable = (name: string, label: string, query: string, multi: boolean, current: JsonObject): JsonObject => ({
+    name,
+    label,
+    type: 'query',
+    datasource: LEDGER,
+    definition: query,
+    query,
+    refresh: 2,
+    sort: 1,
+    multi,
+    includeAll: multi,
+    ...(multi ? { allValue: ALL_VALUES } : {}),
+    current,
+    hide: 0,
+    options: [],
+  });
+  return [
+    sqlVariable('property', 'Property', PROPERTY_NAMES_SQL, false, { text: 'plan', value: 'plan' }),
+    sqlVariable('value', 'Value', PROPERTY_VALUES_SQL, true, { text: 'All', value: '$__all' }),
+  ];
+}
+
+/** Days are the ledger's UTC days: in UTC, "this month" or "last 7 days" in the picker are whole days of it. */
+const LEDGER_TIME = { timezone: 'utc', time: { from: 'now-30d', to: 'now' }, refresh: '1m' };
+
+function ledgerUsers(): JsonObject {
+  const userLink = {
+    matcher: { id: 'byName', options: 'User' },
+    properties: [{
+      id: 'links',
+      value: [{
+        title: 'Open this user',
+        url: `/d/${LEDGER_USER_UID}/llm-user-ledger?var-user=\${__value.raw}&\${property:queryparam}&\${value:queryparam}&\${__url_time_range}`,
+      }],
+    }],
+  };
+  const layout: Layout = [
+    row('All users over the range'),
+    ledgerFigures('Totals', 'How many users made calls over the range, and what did they cost, use and suffer in all (exact to the nano-dollar)?',
+      usersTotalsSql()),
+    row('Users'),
+    ledgerPanel('Users', 'Per user over the range, from the ledger the users API reads: how many calls and errors, what cost (to the nano-dollar), how many tokens, how fast, first and last seen? Click a user for their days and models.',
+      'table', usersTableSql(), {
+        height: 16,
+        extra: {
+          fieldConfig: ledgerFieldConfig([userLink]),
+          options: { showHeader: true, cellHeight: 'sm', sortBy: [{ displayName: 'Cost', desc: true }] },
+        },
+      }),
+  ];
+  return dashboard(LEDGER_USERS_UID, 'LLM users (ledger)',
+    'Users from the PostgreSQL ledger (LEDGER_URL): the billing figures of the users API, exact for any range. The Prometheus dashboards beside it show the live view.',
+    propertyVariables(), layout,
+    [{ title: 'LLM users (Prometheus)', type: 'link', url: `/d/${OVERVIEW_UID}/llm-users`, keepTime: true, includeVars: false }],
+    LEDGER_TIME);
+}
+
+function ledgerUser(): JsonObject {
+  const user: JsonObject = {
+    name: 'user', label: 'User', type: 'textbox', query: '', current: { text: '', value: '' }, hide: 0, options: [],
+  };
+  const layout: Layout = [
+    row('$user over the range'),
+    ledgerFigures('Totals', 'What did this user cost, use and suffer over the range (exact to the nano-dollar)?', userTotalsSql()),
+    row('$user per day'),
+    ledgerDaily('Cost per day by model', 'What did they cost each UTC day of the range, and on which models?', userDailySql('cost'), 'currencyUSD'),
+    ledgerDaily('Requests per day by model', 'How many calls did they make each UTC day, and to which models?', userDailySql('requests'), 'short'),
+    ledgerPanel('Models', 'Which models did they use over the range, and what did each cost?', 'table', userModelsSql(), {
+      extra: {
+        fieldConfig: ledgerFieldConfig(),
+        options: { showHeader: true, cellHeight: 'sm', sortBy: [{ displayName: 'Cost', desc: true }] },
+      },
+    }),
+  ];
+  return dashboard(LEDGER_USER_UID, 'LLM user (ledger)',
+    'One user from the PostgreSQL ledger: totals, daily cost and requests by model, exactly as /api/users/:id answers.',
+    [user, ...propertyVariables()], layout,
+    [{ title: 'LLM users (ledger)', type: 'link', url: `/d/${LEDGER_USERS_UID}/llm-users-ledger`, keepTime: true, includeVars: true }],
+    LEDGER_TIME);
+}
+
 /** The dashboards by file name under grafana/dashboards/. */
 export function buildDashboards(): Record<string, JsonObject> {
   return {
     'llm-users.json': overview(),
     'llm-user-detail.json': userDetail(),
+    'llm-users-ledger.json': ledgerUsers(),
+    'llm-user-ledger.json': ledgerUser(),
   };
 }
 
@@ -482,8 +679,10 @@ export function renderPanelDocs(dashboards: Record<string, JsonObject> = buildDa
         out.push(`#### ${String(panel.title)}`, '');
         continue;
       }
-      out.push(`**${String(panel.title)}**: ${String(panel.description)}`, '', '```promql');
-      for (const target of panel.targets as JsonObject[]) out.push(String(target.expr));
+      const targets = panel.targets as JsonObject[];
+      const sql = targets.some((target) => 'rawSql' in target);
+      out.push(`**${String(panel.title)}**: ${String(panel.description)}`, '', sql ? '```sql' : '```promql');
+      for (const target of targets) out.push(String(sql ? target.rawSql : target.expr));
       out.push('```', '');
     }
   }

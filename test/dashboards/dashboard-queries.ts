@@ -20,13 +20,13 @@ interface PanelJson {
   title?: string;
   type?: string;
   datasource?: { uid?: string };
-  targets?: Array<{ refId?: string; expr?: string; instant?: boolean; datasource?: { uid?: string } }>;
+  targets?: Array<{ refId?: string; expr?: string; rawSql?: string; format?: string; instant?: boolean; datasource?: { uid?: string } }>;
   panels?: PanelJson[];
 }
 
 interface DashboardJson {
   panels?: PanelJson[];
-  templating?: { list?: Array<{ name?: string; query?: string | { query?: string }; multi?: boolean; includeAll?: boolean; allValue?: string }> };
+  templating?: { list?: Array<{ name?: string; type?: string; query?: string | { query?: string }; multi?: boolean; includeAll?: boolean; allValue?: string; datasource?: { uid?: string } }> };
 }
 
 /** Every panel that is not a row header, rows' nested panels included. */
@@ -39,8 +39,9 @@ export function panelsOf(dashboard: DashboardJson): PanelJson[] {
   return out;
 }
 
+/** The Prometheus queries (the ledger's SQL ones are sqlTargetsOf's). */
 export function targetsOf(dashboard: DashboardJson): DashboardTarget[] {
-  return panelsOf(dashboard).flatMap((panel) => (panel.targets ?? []).map((target) => {
+  return panelsOf(dashboard).flatMap((panel) => (panel.targets ?? []).filter((target) => target.rawSql === undefined).map((target) => {
     if (typeof target.expr !== 'string' || target.expr.trim() === '') {
       throw new Error(`panel "${panel.title}" target ${target.refId} has no expr`);
     }
@@ -105,4 +106,75 @@ export function substitute(expr: string, variables: Readonly<Record<string, stri
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export interface SqlDashboardTarget {
+  readonly panel: string;
+  readonly refId: string;
+  readonly rawSql: string;
+  readonly format: string | undefined;
+  readonly datasourceUid: string | undefined;
+}
+
+/** The SQL queries of a dashboard, each with its panel's title. */
+export function sqlTargetsOf(dashboard: DashboardJson): SqlDashboardTarget[] {
+  return panelsOf(dashboard).flatMap((panel) => (panel.targets ?? []).filter((target) => target.rawSql !== undefined).map((target) => ({
+    panel: panel.title ?? '(untitled)',
+    refId: target.refId ?? '?',
+    rawSql: target.rawSql!,
+    format: target.format,
+    datasourceUid: target.datasource?.uid ?? panel.datasource?.uid,
+  })));
+}
+
+/** Every target's and variable's datasource uid, and each panel's, where the dashboard names one. */
+export function datasourceUidsOf(dashboard: DashboardJson): Array<string | undefined> {
+  return [
+    ...panelsOf(dashboard).flatMap((panel) => [panel.datasource?.uid, ...(panel.targets ?? []).map((target) => target.datasource?.uid ?? panel.datasource?.uid)]),
+    ...(dashboard.templating?.list ?? []).filter((variable) => variable.type !== 'textbox').map((variable) => variable.datasource?.uid),
+  ];
+}
+
+/** A variable's selection: one value, several, or All. */
+export type SqlSelection = string | readonly string[] | 'All';
+
+/**
+ * Fills a SQL panel's text as Grafana's SQL datasources do: the range macros from a range in milliseconds (the
+ * nanosecond ones are the milliseconds x 10^6); a multi-value or All-able variable as quoted literals joined by
+ * commas, its custom All value as written; any other variable's value with its single quotes doubled, unquoted.
+ * Throws on a `$` left over, naming it.
+ */
+export function substituteSql(sql: string, range: { fromMs: number; toMs: number }, dashboard: DashboardJson,
+  selections: Readonly<Record<string, SqlSelection>>): string {
+  const macros: Record<string, string> = {
+    __unixEpochNanoFrom: (BigInt(range.fromMs) * 1_000_000n).toString(),
+    __unixEpochNanoTo: (BigInt(range.toMs) * 1_000_000n).toString(),
+    __unixEpochFrom: String(Math.floor(range.fromMs / 1000)),
+    __unixEpochTo: String(Math.floor(range.toMs / 1000)),
+    __timeFrom: `'${new Date(range.fromMs).toISOString()}'`,
+    __timeTo: `'${new Date(range.toMs).toISOString()}'`,
+  };
+  let out = sql.replace(/\$(__[a-zA-Z]+)\(\)/g, (whole, name: string) => {
+    const value = macros[name];
+    if (value === undefined) throw new Error(`unknown macro ${whole}`);
+    return value;
+  });
+  const variables = new Map((dashboard.templating?.list ?? []).map((variable) => [variable.name ?? '', variable]));
+  const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
+  // One pass, as Grafana's: a value that contains `$name` is not filled again.
+  out = out.replace(/\$\{([a-zA-Z_][a-zA-Z0-9_]*)\}|\$([a-zA-Z_][a-zA-Z0-9_]*)/g, (_whole, braced?: string, bare?: string) => {
+    const name = (braced ?? bare)!;
+    const variable = variables.get(name);
+    const selection = selections[name];
+    if (variable === undefined) throw new Error(`query uses $${name}, which no variable defines: ${sql.slice(0, 80)}`);
+    if (selection === undefined) throw new Error(`the query uses $${name}, which the test did not select`);
+    if (selection === 'All') {
+      if (!variable.includeAll || variable.allValue === undefined) throw new Error(`$${name} has no custom All value`);
+      return variable.allValue;
+    }
+    if (variable.multi || variable.includeAll) return (typeof selection === 'string' ? [selection] : selection).map(quoteLiteral).join(',');
+    if (typeof selection !== 'string') throw new Error(`$${name} takes one value`);
+    return selection.replaceAll("'", "''");
+  });
+  return out;
 }

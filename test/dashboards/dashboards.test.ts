@@ -4,8 +4,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { buildDashboards, DATASOURCE_UID, renderDashboardFile, renderPanelDocs, withPanelDocs } from '../../grafana/dashboards.ts';
-import { panelsOf, parseLabelValuesQuery, substitute, targetsOf, variablesOf } from './dashboard-queries.ts';
+import {
+  buildDashboards, DASHBOARD_DATASOURCES, DATASOURCE_UID, LEDGER_DATASOURCE_UID, LEDGER_USER_UID, renderDashboardFile, renderPanelDocs,
+  withPanelDocs,
+} from '../../grafana/dashboards.ts';
+import { datasourceUidsOf, panelsOf, parseLabelValuesQuery, sqlTargetsOf, substitute, targetsOf, variablesOf } from './dashboard-queries.ts';
 
 const repoFile = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 const built = buildDashboards();
@@ -28,18 +31,55 @@ describe('Grafana dashboards', () => {
     assert.throws(() => withPanelDocs('no markers here'), /markers/);
   });
 
-  it('every panel and query uses the provisioned Prometheus datasource uid', () => {
+  it('every panel, query and variable of a dashboard uses its one provisioned datasource uid', () => {
     const provisioned = parse(readFileSync(repoFile('grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as
       { datasources: Array<{ uid: string; type: string; url: string }> };
     assert.equal(provisioned.datasources.length, 1);
     assert.equal(provisioned.datasources[0]!.uid, DATASOURCE_UID);
     assert.equal(provisioned.datasources[0]!.type, 'prometheus');
-    for (const dashboard of Object.values(built)) {
-      for (const target of targetsOf(dashboard)) assert.equal(target.datasourceUid, DATASOURCE_UID, `${target.panel} ${target.refId}`);
-      for (const variable of (dashboard.templating as { list: Array<{ datasource: { uid: string } }> }).list) {
-        assert.equal(variable.datasource.uid, DATASOURCE_UID);
-      }
+    assert.deepEqual(Object.keys(DASHBOARD_DATASOURCES).sort(), Object.keys(built).sort(), 'every dashboard names its datasource');
+    for (const [name, dashboard] of Object.entries(built)) {
+      const uid = DASHBOARD_DATASOURCES[name];
+      assert.ok(uid === DATASOURCE_UID || uid === LEDGER_DATASOURCE_UID, `${name}: ${uid}`);
+      const uids = datasourceUidsOf(dashboard);
+      assert.ok(uids.length > 0);
+      for (const found of uids) assert.equal(found, uid, `${name} uses ${uid} throughout`);
+      // A Prometheus dashboard has PromQL only, a ledger dashboard SQL only.
+      assert.equal(targetsOf(dashboard).length > 0, uid === DATASOURCE_UID, `${name}: PromQL targets`);
+      assert.equal(sqlTargetsOf(dashboard).length > 0, uid === LEDGER_DATASOURCE_UID, `${name}: SQL targets`);
     }
+  });
+
+  it('the ledger datasource reads the replicas profile\'s database as the read-only role, with the password compose gives both', () => {
+    const provisioned = parse(readFileSync(repoFile('grafana/provisioning/datasources/ledger-postgres.yml'), 'utf8')) as
+      { datasources: Array<{ uid: string; type: string; url: string; user: string; jsonData: { database: string }; secureJsonData: { password: string } }> };
+    const [ledger, ...more] = provisioned.datasources;
+    assert.equal(more.length, 0);
+    assert.equal(ledger!.uid, LEDGER_DATASOURCE_UID);
+    assert.equal(ledger!.type, 'grafana-postgresql-datasource');
+    const compose = parse(readFileSync(repoFile('docker-compose.yml'), 'utf8')) as
+      { services: Record<string, { environment: Record<string, string>; volumes?: string[]; profiles?: string[] }> };
+    const postgres = compose.services.postgres!;
+    assert.deepEqual(postgres.profiles, ['replicas']);
+    assert.equal(ledger!.url, 'postgres:5432', 'the compose service name and port');
+    assert.equal(ledger!.jsonData.database, postgres.environment.POSTGRES_DB);
+    const script = readFileSync(repoFile('grafana/postgres-init/grafana-reader.sh'), 'utf8');
+    assert.match(script, new RegExp(`CREATE ROLE ${ledger!.user} LOGIN`), 'the role the init script makes');
+    assert.ok(postgres.volumes?.includes('./grafana/postgres-init:/docker-entrypoint-initdb.d:ro'), 'PostgreSQL runs the init script');
+    // The password is not in the file: Grafana reads it from its environment, which compose fills as it fills PostgreSQL's.
+    assert.equal(ledger!.secureJsonData.password, '${LEDGER_READER_PASSWORD}');
+    assert.equal(compose.services.grafana!.environment.LEDGER_READER_PASSWORD, postgres.environment.LEDGER_READER_PASSWORD);
+    assert.match(postgres.environment.LEDGER_READER_PASSWORD!, /^\$\{LEDGER_READER_PASSWORD:-/);
+  });
+
+  it('the ledger users table links each user to the ledger user dashboard, with the range and the filter', () => {
+    const users = panelsOf(built['llm-users-ledger.json']!).find((panel) => panel.title === 'Users') as Record<string, any>;
+    const links = JSON.stringify(users.fieldConfig.overrides);
+    assert.match(links, new RegExp(`/d/${LEDGER_USER_UID}/llm-user-ledger\\?var-user=\\$\\{__value.raw\\}`));
+    for (const part of ['${property:queryparam}', '${value:queryparam}', '${__url_time_range}']) assert.ok(links.includes(part), part);
+    const names = (dashboard: string) => variablesOf(built[dashboard]!).map((variable) => variable.name);
+    assert.deepEqual(names('llm-users-ledger.json'), ['property', 'value']);
+    assert.deepEqual(names('llm-user-ledger.json'), ['user', 'property', 'value']);
   });
 
   it('the dashboard provider loads the folder docker-compose.yml mounts the dashboards into', () => {
