@@ -12,12 +12,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fillLedger } from './fill-ledger.ts';
 import { makeBatch, serializeProtobuf } from './fixtures.ts';
 import { OtlpClient } from './otlp-client.ts';
 import { startProcessor, type RunningProcessor } from '../test/helpers/processor.ts';
 import type { PricedUsage } from '../src/pricing/priced-usage.ts';
 import { NO_TOKENS } from '../src/sources/usage-record.ts';
-import { SqliteLedger } from '../src/sinks/ledger/sqlite-ledger.ts';
 
 const { values } = parseArgs({
   options: {
@@ -80,20 +80,6 @@ function* callBatches(count: number, days: number, endMs: number): Generator<Pri
   if (batch.length > 0) yield batch;
 }
 
-async function buildLedger(dataDir: string, nowMs: number): Promise<number> {
-  const ledger = new SqliteLedger({ dataDir, dedupWindowHours: 24, synchronous: 'normal' });
-  const inFlight: Array<Promise<unknown>> = [];
-  let calls = 0;
-  for (const batch of callBatches(USERS, DAYS, nowMs)) {
-    calls += batch.length;
-    inFlight.push(ledger.commit(batch));
-    if (inFlight.length === 4) await Promise.all(inFlight.splice(0));
-  }
-  await Promise.all(inFlight);
-  await ledger.close();
-  return calls;
-}
-
 async function timeGet(url: string): Promise<{ ms: number; bytes: number; status: number }> {
   const started = performance.now();
   const response = await fetch(url);
@@ -120,7 +106,7 @@ async function main(): Promise<void> {
     const nowMs = Date.now();
     let started = performance.now();
     if (!existsSync(join(dataDir, 'ledger.sqlite'))) {
-      const calls = await buildLedger(dataDir, nowMs);
+      const calls = await fillLedger(dataDir, callBatches(USERS, DAYS, nowMs));
       console.log(`ledger built: ${calls.toLocaleString('en')} calls in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
     started = performance.now();
@@ -131,7 +117,7 @@ async function main(): Promise<void> {
       ['top 100 of the month by cost', `/api/users?month=${month}`],
       ['top 100 of all time by cost', '/api/users'],
       ['top 100 of the last 7 days by requests', `/api/users?from=${new Date(nowMs - 7 * MS_PER_DAY).toISOString().slice(0, 10)}&sort=requests`],
-      ['100 users by id from offset 500,000', `/api/users?sort=userId&offset=${Math.floor(USERS / 2)}`],
+      [`100 users by id from offset ${Math.floor(USERS / 2).toLocaleString("en")}`, `/api/users?sort=userId&offset=${Math.floor(USERS / 2)}`],
       ['one user\'s page', '/api/users/user-0000042'],
     ];
     console.log('| read | median ms | bytes |');

@@ -9,13 +9,13 @@
  * 3. Chromium (Debian's, headless): a cold load of / to the table's 100 rows drawn, then `rounds` reloads; the
  *    page's transferred bytes (gzip) by kind, from the Resource Timing entries.
  */
+import { fillLedger } from './fill-ledger.ts';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startProcessor, type RunningProcessor } from '../test/helpers/processor.ts';
 import { launchBrowser, type Browser } from '../test/ui/browser.ts';
 import type { PricedUsage } from '../src/pricing/priced-usage.ts';
 import { NO_TOKENS } from '../src/sources/usage-record.ts';
-import { SqliteLedger } from '../src/sinks/ledger/sqlite-ledger.ts';
 
 const { values } = parseArgs({
   options: { users: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '5' }, data: { type: 'string' } },
@@ -51,20 +51,6 @@ function* batches(endMs: number): Generator<PricedUsage[]> {
   if (batch.length > 0) yield batch;
 }
 
-async function buildLedger(): Promise<number> {
-  const ledger = new SqliteLedger({ dataDir: DATA_DIR, dedupWindowHours: 24, synchronous: 'normal' });
-  const inFlight: Array<Promise<unknown>> = [];
-  let calls = 0;
-  for (const batch of batches(Date.now() - 3_600_000)) {
-    calls += batch.length;
-    inFlight.push(ledger.commit(batch));
-    if (inFlight.length === 4) await Promise.all(inFlight.splice(0));
-  }
-  await Promise.all(inFlight);
-  await ledger.close();
-  return calls;
-}
-
 async function serverMs(url: string): Promise<number> {
   const started = performance.now();
   const response = await fetch(url);
@@ -80,7 +66,7 @@ async function main(): Promise<void> {
   try {
     if (!existsSync(`${DATA_DIR}/ledger.sqlite`)) {
       const started = performance.now();
-      const calls = await buildLedger();
+      const calls = await fillLedger(DATA_DIR, batches(Date.now() - 3_600_000));
       console.log(`ledger built in ${DATA_DIR}: ${calls.toLocaleString('en')} calls in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
     processor = await startProcessor({ DATA_DIR, LOG_LEVEL: 'warn' });

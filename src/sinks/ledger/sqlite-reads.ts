@@ -1,7 +1,8 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { dayText } from './aggregate.ts';
 import { USER_COLUMNS, type PackedUsersPage } from './ledger-protocol.ts';
-import type { DailyActivity, UsageFilter, UsageOverview, UsageSums, UserDetail, UsersQuery, UserTotals } from './ledger.ts';
+import type { DailyActivity, UsageFilter, UsageOverview, UserDetail, UsersQuery, UserTotals } from './ledger.ts';
+import { dailyActivityOf, MAX_LISTED_VALUES, mostUsedValues, splitByProperty, toSums, toUserTotals } from './read-rows.ts';
 import { allUsersSource, oneUserSource, SORT_SQL, sortAggregatesSql, SUMS_SQL, TOTALS_SQL, type UserSpan } from './sqlite-queries.ts';
 
 export type Row = Record<string, SQLInputValue>;
@@ -138,9 +139,6 @@ export class LedgerReads {
   }
 }
 
-/** A filter's choices, not a report: a property with more values than this is not one to filter by. */
-const MAX_LISTED_VALUES = 500;
-
 /** The Users page's reads beyond the users API's lists: totals, per-property sums, anomalies' daily activity. */
 export class LedgerOverviewReads {
   private readonly db: DatabaseSync;
@@ -208,44 +206,12 @@ export class LedgerOverviewReads {
       WHERE today.day = ? AND today.requests >= ? ORDER BY u.user_id, d.day`).iterate(fromDay, toDay, toDay - 1, minRequests) as Iterable<Row>;
     // Row by row: 50,000 users active today with 15 days of history are 750,000 rows, which as one array ran the
     // reader thread out of heap.
-    const byUser = new Map<string, DailyActivity>();
-    for (const row of rows) {
-      const userId = String(row.user_id);
-      let activity = byUser.get(userId);
-      if (activity === undefined) {
-        activity = { userId, requests: new Array<number>(toDay - fromDay).fill(0), costNanoUsd: new Array<number>(toDay - fromDay).fill(0) };
-        byUser.set(userId, activity);
-      }
-      activity.requests[Number(row.day) - fromDay] = Number(row.requests);
-      activity.costNanoUsd[Number(row.day) - fromDay] = Number(row.cost);
-    }
-    return [...byUser.values()];
+    return dailyActivityOf(rows, fromDay, toDay);
   }
 }
 
 function qualifiedSums(table: string): string {
   return SUMS_SQL.replace(/TOTAL\((\w+)\)/g, `TOTAL(${table}.$1)`);
-}
-
-/** Per property set request counts -> for each name, the value carried by the most requests (ties: the smaller). */
-export function mostUsedValues(rows: readonly Row[], propertyNames: readonly string[]): Record<string, string> {
-  const counts = new Map<string, Map<string, number>>();
-  for (const row of rows) {
-    const properties = JSON.parse(String(row.json)) as Record<string, string>;
-    for (const name of propertyNames) {
-      const value = properties[name];
-      if (value === undefined) continue;
-      let perValue = counts.get(name);
-      if (perValue === undefined) counts.set(name, perValue = new Map());
-      perValue.set(value, (perValue.get(value) ?? 0) + Number(row.requests));
-    }
-  }
-  const chosen: Record<string, string> = {};
-  for (const [name, perValue] of counts) {
-    const [best] = [...perValue].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    chosen[name] = best![0];
-  }
-  return chosen;
 }
 
 /** A user's id and known span of activity, or undefined for a user the ledger has never seen. */
@@ -255,49 +221,3 @@ export function userSpanOf(statement: StatementSync, userId: string): UserSpan |
   return { userRef: Number(row.id), firstSeenMs: Number(row.first_seen_ms), lastSeenMs: Number(row.last_seen_ms) };
 }
 
-function toSums(row: Row): UsageSums {
-  return {
-    requests: Number(row.requests),
-    errors: Number(row.errors),
-    unpricedRequests: Number(row.unpriced_requests),
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    cacheReadTokens: Number(row.cache_read_tokens),
-    cacheWriteTokens: Number(row.cache_write_tokens),
-    reasoningTokens: Number(row.reasoning_tokens),
-    costNanoUsd: Number(row.cost_nano_usd),
-    durationMicros: Number(row.duration_us),
-  };
-}
-
-function toUserTotals(row: Row): UserTotals {
-  return {
-    userId: String(row.user_id),
-    ...toSums(row),
-    firstSeenMs: Number(row.first_seen_ms),
-    lastSeenMs: Number(row.last_seen_ms),
-    activeDays: Number(row.active_days),
-  };
-}
-
-/** Per property set sums -> per (name, value) sums; a call counts once under each property it carries. */
-export function splitByProperty(rows: readonly Row[]): UserDetail['byProperty'] {
-  const split = new Map<string, { name: string; value: string; sums: Record<keyof UsageSums, number> }>();
-  for (const row of rows) {
-    const sums = toSums(row);
-    const properties = JSON.parse(String(row.json)) as Record<string, string>;
-    for (const [name, value] of Object.entries(properties)) {
-      const key = JSON.stringify([name, value]);
-      let entry = split.get(key);
-      if (entry === undefined) {
-        entry = { name, value, sums: { ...sums } };
-        split.set(key, entry);
-        continue;
-      }
-      for (const field of Object.keys(sums) as Array<keyof UsageSums>) entry.sums[field] += sums[field];
-    }
-  }
-  return [...split.values()]
-    .map(({ name, value, sums }) => ({ name, value, ...sums }))
-    .sort((a, b) => a.name.localeCompare(b.name) || b.costNanoUsd - a.costNanoUsd || a.value.localeCompare(b.value));
-}

@@ -1,7 +1,7 @@
 import type { ClientBase } from 'pg';
 import { dayText, HOURS_PER_DAY } from '../aggregate.ts';
-import type { DailyActivity, UsageFilter, UsageOverview, UsageSums, UserDetail, UsersPage, UsersQuery, UserTotals } from '../ledger.ts';
-import { mostUsedValues } from '../sqlite-reads.ts';
+import type { DailyActivity, UsageFilter, UsageOverview, UserDetail, UsersPage, UsersQuery, UserTotals } from '../ledger.ts';
+import { dailyActivityOf, MAX_LISTED_VALUES, mostUsedValues, splitByProperty, toSums, toUserTotals } from '../read-rows.ts';
 import { SORT_SQL, splitRange, type KeyRange } from '../sqlite-queries.ts';
 
 /**
@@ -108,9 +108,6 @@ export async function readUser(client: ClientBase, userId: string, filter: Usage
   return { totals, daily, byModel, byProperty: splitByProperty(byPropertySet) };
 }
 
-/** A filter's choices, not a report: a property with more values than this is not one to filter by. */
-const MAX_LISTED_VALUES = 500;
-
 /** The Users page's totals over the filter, sums per value of each of `propertyNames`, and the values recorded. */
 export async function readOverview(client: ClientBase, filter: UsageFilter, propertyNames: readonly string[],
   valueNames: readonly string[]): Promise<UsageOverview> {
@@ -147,7 +144,7 @@ export async function readUserProperties(client: ClientBase, userIds: readonly s
     const rows = (await client.query<Row>(`SELECT p.json AS json, SUM(src.requests) AS requests
       FROM (${usageSource(filter, params, Number(user.rows[0]!.id))}) src
       JOIN series s ON s.id = src.series_id JOIN property_sets p ON p.id = s.property_set GROUP BY p.json`, params.values)).rows;
-    const values = mostUsedValues(rows as Parameters<typeof mostUsedValues>[0], propertyNames);
+    const values = mostUsedValues(rows, propertyNames);
     if (Object.keys(values).length > 0) found[userId] = values;
   }
   return found;
@@ -159,57 +156,7 @@ export async function readDailyActivity(client: ClientBase, fromDay: number, toD
     FROM user_daily today JOIN users u ON u.id = today.user_ref
     JOIN user_daily d ON d.user_ref = today.user_ref AND d.day >= $1 AND d.day < $2
     WHERE today.day = $3 AND today.requests >= $4 ORDER BY u.user_id, d.day`, [fromDay, toDay, toDay - 1, minRequests])).rows;
-  const byUser = new Map<string, DailyActivity>();
-  for (const row of rows) {
-    const userId = String(row.user_id);
-    let activity = byUser.get(userId);
-    if (activity === undefined) {
-      activity = { userId, requests: new Array<number>(toDay - fromDay).fill(0), costNanoUsd: new Array<number>(toDay - fromDay).fill(0) };
-      byUser.set(userId, activity);
-    }
-    activity.requests[Number(row.day) - fromDay] = Number(row.requests);
-    activity.costNanoUsd[Number(row.day) - fromDay] = Number(row.cost);
-  }
-  return [...byUser.values()];
-}
-
-function toSums(row: Row): UsageSums {
-  return {
-    requests: Number(row.requests),
-    errors: Number(row.errors),
-    unpricedRequests: Number(row.unpriced_requests),
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    cacheReadTokens: Number(row.cache_read_tokens),
-    cacheWriteTokens: Number(row.cache_write_tokens),
-    reasoningTokens: Number(row.reasoning_tokens),
-    costNanoUsd: Number(row.cost_nano_usd),
-    durationMicros: Number(row.duration_us),
-  };
-}
-
-function toUserTotals(row: Row): UserTotals {
-  return {
-    userId: String(row.user_id), ...toSums(row),
-    firstSeenMs: Number(row.first_seen_ms), lastSeenMs: Number(row.last_seen_ms), activeDays: Number(row.active_days),
-  };
-}
-
-/** Per property set sums -> per (name, value) sums; a call counts once under each property it carries. */
-function splitByProperty(rows: readonly Row[]): UserDetail['byProperty'] {
-  const split = new Map<string, { name: string; value: string; sums: Record<keyof UsageSums, number> }>();
-  for (const row of rows) {
-    const sums = toSums(row);
-    for (const [name, value] of Object.entries(JSON.parse(String(row.json)) as Record<string, string>)) {
-      const key = JSON.stringify([name, value]);
-      const entry = split.get(key);
-      if (entry === undefined) split.set(key, { name, value, sums: { ...sums } });
-      else for (const field of Object.keys(sums) as Array<keyof UsageSums>) entry.sums[field] += sums[field];
-    }
-  }
-  return [...split.values()]
-    .map(({ name, value, sums }) => ({ name, value, ...sums }))
-    .sort((a, b) => a.name.localeCompare(b.name) || b.costNanoUsd - a.costNanoUsd || a.value.localeCompare(b.value));
+  return dailyActivityOf(rows, fromDay, toDay);
 }
 
 export type { UsersPage };
